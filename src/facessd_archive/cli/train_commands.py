@@ -1,0 +1,57 @@
+"""``facessd train``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from facessd_archive.cli import main
+
+
+@main.command()
+@click.option("--data", "data_root", type=click.Path(path_type=Path), required=True,
+              help="Pascal VOC folder (annotations/ + images/).")
+@click.option("--split", type=click.Path(path_type=Path), default=None,
+              help="Split file of image names; relative paths are looked up in --data first.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
+              help="Run folder (resumed if it already holds checkpoints of the same model).")
+@click.option("--input-size", type=int, default=300, show_default=True)
+@click.option("--depth-multiplier", type=float, default=1.0, show_default=True)
+@click.option("--batch-size", type=int, default=16, show_default=True)
+@click.option("--steps", type=int, default=2000, show_default=True)
+@click.option("--learning-rate", type=float, default=2e-3, show_default=True,
+              help="Peak rate of the cosine schedule.")
+@click.option("--warmup-steps", type=int, default=100, show_default=True)
+@click.option("--optimizer", type=click.Choice(["adam", "momentum"]), default="adam", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--checkpoint-every", type=int, default=200, show_default=True)
+@click.option("--init-from", type=click.Path(path_type=Path), default=None,
+              help="Start the weights from this model folder (fine-tune, any input size).")
+def train(data_root: Path, split: Path | None, out_dir: Path, input_size: int, depth_multiplier: float,
+          batch_size: int, steps: int, learning_rate: float, warmup_steps: int, optimizer: str, seed: int,
+          checkpoint_every: int, init_from: Path | None) -> None:
+    """Train a face detector on a Pascal VOC folder (from scratch, or from --init-from)."""
+    from facessd_archive.data.voc import read_voc_folder
+    from facessd_archive.model.config import face_config
+    from facessd_archive.train.settings import TrainSettings
+    from facessd_archive.train.trainer import train as run_training
+
+    split_path = _resolve_split(data_root, split)
+    samples = read_voc_folder(data_root, split_path)
+    config = face_config(input_size, depth_multiplier)
+    settings = TrainSettings(steps=steps, batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate,
+                             warmup_steps=min(warmup_steps, steps), seed=seed, checkpoint_every=checkpoint_every)
+    click.echo(f"training on {len(samples)} images from {data_root} -> {out_dir}", err=True)
+    result = run_training(config, settings, samples, out_dir, init_from=init_from)
+    click.echo(f"done: {result.steps_done} steps in {result.wall_seconds:.0f} s "
+               f"({result.images_per_second:.1f} img/s); checkpoints in {out_dir / 'checkpoints'}")
+
+
+def _resolve_split(data_root: Path, split: Path | None) -> Path | None:
+    if split is None:
+        return None
+    if not split.is_absolute() and not split.exists() and (data_root / split).exists():
+        return data_root / split
+    return split
+

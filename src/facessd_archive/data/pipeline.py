@@ -1,0 +1,96 @@
+"""tf.data input pipelines: samples -> (augmented, resized images, per-anchor targets) batches.
+
+Images are decoded once in Python (PIL, so a corrupt file is named in a one-line
+error) and cached in memory; cropping, flipping, resizing and target assignment
+run in parallel ``tf.data`` map calls with prefetch, overlapping the training step.
+Randomness is stateless and keyed by (seed, element index): the same seed gives
+the same batches.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from facessd_archive.data.augment import random_flip_left_right, ssd_random_crop
+from facessd_archive.data.images import load_rgb
+from facessd_archive.data.sample import Sample, validate_boxes
+from facessd_archive.errors import DataError
+from facessd_archive.model.config import ModelConfig
+from facessd_archive.model.targets import assign_targets
+
+
+def normalised_yxyx(sample: Sample, width: int, height: int) -> np.ndarray:
+    """Pixel xyxy boxes -> normalised yxyx float32 ``[G, 4]``."""
+    b = sample.boxes
+    return np.stack([b[:, 1] / height, b[:, 0] / width, b[:, 3] / height, b[:, 2] / width], axis=-1).astype(
+        np.float32).reshape(-1, 4)
+
+
+def decoded_examples(samples: Sequence[Sample]) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Yield (uint8 image, normalised yxyx boxes, ignore flags), checking each annotation against its image."""
+    for sample in samples:
+        image = load_rgb(sample.image_path)
+        h, w = image.shape[:2]
+        if sample.width is not None and (sample.width, sample.height) != (w, h):
+            raise DataError(f"{sample.image_path}: annotation says {sample.width}x{sample.height} "
+                            f"but the image is {w}x{h}")
+        validate_boxes(sample, w, h, sample.image_path)
+        yield image, normalised_yxyx(sample, w, h), sample.ignore
+
+
+def _decoded_dataset(samples: Sequence[Sample]) -> tf.data.Dataset:
+    if not samples:
+        raise DataError("no samples to read: the benchmark or split is empty")
+    return tf.data.Dataset.from_generator(
+        lambda: decoded_examples(samples),
+        output_signature=(tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([None, 4], tf.float32),
+                          tf.TensorSpec([None], tf.bool)))
+
+
+def make_train_example(image: tf.Tensor, boxes: tf.Tensor, ignore: tf.Tensor, seed: tf.Tensor,
+                       anchors: tf.Tensor, config: ModelConfig, augment: bool = True) -> dict[str, tf.Tensor]:
+    """One augmented, resized image and its per-anchor targets."""
+    if augment:
+        crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        image, boxes, kept = ssd_random_crop(image, boxes, crop_seed)
+        ignore = tf.boolean_mask(ignore, kept)
+        image, boxes = random_flip_left_right(image, boxes, flip_seed)
+    size = config.input_size
+    image = tf.image.resize(image, [size, size])
+    labels = tf.ones(tf.shape(boxes)[:1], dtype=tf.int32)  # single class: every box is a face
+    t = assign_targets(anchors, boxes, labels, ignore, config)
+    return {"images": image, "box_codes": t.box_codes, "labels": t.labels,
+            "classification_weights": t.classification_weights, "localization_weights": t.localization_weights}
+
+
+def training_dataset(samples: Sequence[Sample], config: ModelConfig, anchors: np.ndarray, batch_size: int,
+                     seed: int = 0, augment: bool = True, cache: bool = True) -> tf.data.Dataset:
+    """Endless shuffled batches of ``make_train_example`` outputs (images [B, S, S, 3] float 0-255)."""
+    ds = _decoded_dataset(samples)
+    if cache:
+        ds = ds.cache()
+    ds = ds.shuffle(len(samples), seed=seed, reshuffle_each_iteration=True).repeat()
+    ds = ds.enumerate()
+    anchors_t = tf.constant(anchors)
+
+    def _map(index, example):
+        image, boxes, ignore = example
+        element_seed = tf.stack([tf.constant(seed, tf.int64), index])
+        return make_train_example(image, boxes, ignore, element_seed, anchors_t, config, augment)
+
+    ds = ds.map(_map, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def inference_dataset(samples: Sequence[Sample], input_size: int, batch_size: int) -> tf.data.Dataset:
+    """Batches of (resized images [B, S, S, 3] float 0-255, original sizes [B, 2] as (height, width))."""
+    ds = _decoded_dataset(samples)
+
+    def _map(image, boxes, ignore):
+        hw = tf.shape(image)[:2]
+        return tf.image.resize(image, [input_size, input_size]), hw
+
+    return ds.map(_map, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)

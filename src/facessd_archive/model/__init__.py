@@ -1,0 +1,1 @@
+"""The SSD-MobileNetV1 detector: config, network, anchors, targets, losses, post-processing."""

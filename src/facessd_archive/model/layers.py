@@ -1,0 +1,50 @@
+"""Keras layers the stock library lacks or implements slowly for this model.
+
+``FusedBatchNorm`` exists for speed: Keras 3's BatchNormalization computes moments
+and normalises with separate ops, while TensorFlow's FusedBatchNormV3 kernel
+(oneDNN on x86) does it in one pass forwards and backwards. On this 2-core CPU
+that is a large share of a MobileNet training step (see docs/performance.md).
+Variable names match the OD API (gamma, beta, moving_mean, moving_variance).
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+
+class FusedBatchNorm(keras.layers.Layer):
+    """Batch normalisation over the last axis of NHWC tensors with TensorFlow's fused kernel."""
+
+    def __init__(self, momentum: float = 0.9997, epsilon: float = 1e-3, **kwargs):
+        super().__init__(**kwargs)
+        self.momentum = momentum
+        self.epsilon = epsilon
+
+    def build(self, input_shape):
+        c = int(input_shape[-1])
+        self.gamma = self.add_weight(name="gamma", shape=(c,), initializer="ones")
+        self.beta = self.add_weight(name="beta", shape=(c,), initializer="zeros")
+        self.moving_mean = self.add_weight(name="moving_mean", shape=(c,), initializer="zeros", trainable=False)
+        self.moving_variance = self.add_weight(name="moving_variance", shape=(c,), initializer="ones",
+                                               trainable=False)
+
+    def call(self, x, training=None):
+        gamma = tf.cast(self.gamma, tf.float32)
+        beta = tf.cast(self.beta, tf.float32)
+        dtype = x.dtype
+        x32 = tf.cast(x, tf.float32)
+        if training:
+            y, mean, var = tf.compat.v1.nn.fused_batch_norm(x32, gamma, beta, epsilon=self.epsilon,
+                                                            is_training=True)
+            m = self.momentum
+            self.moving_mean.assign(self.moving_mean * m + mean * (1.0 - m))
+            self.moving_variance.assign(self.moving_variance * m + var * (1.0 - m))
+        else:
+            y, _, _ = tf.compat.v1.nn.fused_batch_norm(x32, gamma, beta, mean=tf.cast(self.moving_mean, tf.float32),
+                                                       variance=tf.cast(self.moving_variance, tf.float32),
+                                                       epsilon=self.epsilon, is_training=False)
+        return tf.cast(y, dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "epsilon": self.epsilon}

@@ -1,0 +1,74 @@
+"""The SSD network: MobileNetV1 features -> convolutional box predictor -> raw outputs.
+
+``build_ssd_network`` returns a Keras model from pixels ``[B, S, S, 3]`` (0-255,
+any float or uint8) to box encodings ``[B, A, 4]`` and class logits
+``[B, A, num_classes + 1]`` (background at index 0). Anchors, targets, losses and
+NMS live in their own modules and take these outputs as plain tensors.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+
+from facessd_archive.model.config import ModelConfig, num_anchors_per_location
+from facessd_archive.model.mobilenet_v1 import build_feature_maps
+
+
+def preprocess(images):
+    """The OD API's MobileNet preprocessing: ``(2 / 255) * x - 1``."""
+    return keras.ops.cast(images, "float32") * (2.0 / 255.0) - 1.0
+
+
+def _class_bias_init(config: ModelConfig, num_anchors: int):
+    """Zero biases, or the focal-loss prior (RetinaNet): P(face) = prior, P(background) = 1 - prior."""
+    prior = config.class_prior_probability
+    if prior <= 0:
+        return "zeros"
+    logit = -math.log((1.0 - prior) / prior)
+    per_anchor = np.full(config.num_classes + 1, logit, dtype=np.float32)
+    per_anchor[0] = -logit
+    return keras.initializers.Constant(np.tile(per_anchor, num_anchors))
+
+
+def build_ssd_network(config: ModelConfig) -> keras.Model:
+    """The full SSD graph for ``config`` (square input of ``config.input_size``)."""
+    s = config.input_size
+    images = keras.Input(shape=(s, s, 3), name="images")
+    feature_maps = build_feature_maps(preprocess(images), config)
+    per_location = num_anchors_per_location(config.anchors)
+    k = config.box_predictor_kernel_size
+    l2 = config.loss.l2_weight / 2.0
+    reg = keras.regularizers.L2(l2) if l2 else None
+    boxes, logits = [], []
+    for i, (fmap, n) in enumerate(zip(feature_maps, per_location)):
+        b = keras.layers.Conv2D(n * 4, k, padding="same", name=f"BoxPredictor_{i}_BoxEncodingPredictor",
+                                kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.03),
+                                kernel_regularizer=reg)(fmap)
+        c = keras.layers.Conv2D(n * (config.num_classes + 1), k, padding="same",
+                                name=f"BoxPredictor_{i}_ClassPredictor",
+                                kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.03),
+                                bias_initializer=_class_bias_init(config, n), kernel_regularizer=reg)(fmap)
+        # [B, h, w, n*4] -> [B, h*w*n, 4]: anchor kind fastest, then x, then y (matches anchors.py).
+        boxes.append(keras.layers.Reshape((-1, 4), name=f"BoxPredictor_{i}_boxes")(b))
+        logits.append(keras.layers.Reshape((-1, config.num_classes + 1), name=f"BoxPredictor_{i}_logits")(c))
+    box_encodings = keras.layers.Concatenate(axis=1, name="box_encodings")(boxes)
+    class_logits = keras.layers.Concatenate(axis=1, name="class_logits")(logits)
+    return keras.Model(images, {"box_encodings": box_encodings, "class_logits": class_logits},
+                       name="ssd_mobilenet_v1")
+
+
+def feature_map_grids(network: keras.Model) -> list[int]:
+    """The real side of each feature map, read from the built graph's predictor inputs."""
+    grids = []
+    i = 0
+    while True:
+        try:
+            layer = network.get_layer(f"BoxPredictor_{i}_BoxEncodingPredictor")
+        except ValueError:
+            break
+        grids.append(int(layer.output.shape[1]))
+        i += 1
+    return grids

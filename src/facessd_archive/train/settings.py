@@ -1,0 +1,48 @@
+"""TrainSettings: everything about a run that is not the model (recorded in the stage manifest)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal, Mapping
+
+from facessd_archive.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    steps: int = 2000
+    batch_size: int = 16
+    optimizer: Literal["momentum", "adam"] = "adam"
+    learning_rate: float = 2e-3
+    warmup_steps: int = 100
+    warmup_learning_rate: float = 1e-4
+    momentum: float = 0.9
+    seed: int = 0
+    augment: bool = True
+    checkpoint_every: int = 200
+    keep_checkpoints: int = 3
+    summary_every: int = 20
+
+    def __post_init__(self) -> None:
+        def need(cond: bool, msg: str) -> None:
+            if not cond:
+                raise ConfigError(f"TrainSettings: {msg}")
+
+        need(self.steps > 0, f"steps must be > 0, got {self.steps}")
+        need(self.batch_size > 0, f"batch_size must be > 0, got {self.batch_size}")
+        need(self.optimizer in ("momentum", "adam"), f"optimizer must be 'momentum' or 'adam', got {self.optimizer!r}")
+        need(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}")
+        need(0 <= self.warmup_steps <= self.steps, f"warmup_steps must be in [0, steps], got {self.warmup_steps}")
+        need(self.checkpoint_every > 0, f"checkpoint_every must be > 0, got {self.checkpoint_every}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TrainSettings":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"TrainSettings: unknown field(s) {unknown}")
+        return cls(**data)

@@ -1,0 +1,159 @@
+"""The training loop: tf.data batches -> one compiled train step -> checkpoints and summaries.
+
+A run folder holds ``model_config.json``, ``train_settings.json``, ``checkpoints/`` (model,
+optimizer, step; ``tf.train.CheckpointManager``) and TensorBoard summaries under the OD API's
+loss names. Running again on the same folder resumes from the last checkpoint; a folder made
+for another config is refused rather than silently mixed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import keras
+import tensorflow as tf
+
+from facessd_archive.data.pipeline import training_dataset
+from facessd_archive.data.sample import Sample
+from facessd_archive.errors import CheckpointError
+from facessd_archive.fileio import atomic_write_json
+from facessd_archive.model.checkpoint import CONFIG_FILE, load_config, load_detector, save_config
+from facessd_archive.model.config import ModelConfig
+from facessd_archive.model.detector import SSDDetector
+from facessd_archive.train.schedules import CosineDecayWithWarmup
+from facessd_archive.train.settings import TrainSettings
+
+SETTINGS_FILE = "train_settings.json"
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    steps_done: int
+    final_losses: dict[str, float]
+    wall_seconds: float
+    images_per_second: float
+    history: list[dict[str, float]]
+
+
+def make_optimizer(settings: TrainSettings) -> keras.optimizers.Optimizer:
+    schedule = CosineDecayWithWarmup(settings.learning_rate, settings.steps, settings.warmup_learning_rate,
+                                     settings.warmup_steps)
+    if settings.optimizer == "momentum":
+        return keras.optimizers.SGD(schedule, momentum=settings.momentum)
+    return keras.optimizers.Adam(schedule)
+
+
+def make_train_step(detector: SSDDetector, optimizer: keras.optimizers.Optimizer):
+    """A compiled step: forward, losses (OD API names), backward, update. Returns the loss dict."""
+    network = detector.network
+
+    @tf.function(reduce_retracing=True)
+    def train_step(batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        with tf.GradientTape() as tape:
+            raw = network(batch["images"], training=True)
+            terms = detector.loss(raw, batch)
+            regularization = tf.add_n(network.losses) if network.losses else tf.constant(0.0)
+            total = terms.classification + terms.localization + regularization
+        grads = tape.gradient(total, network.trainable_variables)
+        optimizer.apply_gradients(zip(grads, network.trainable_variables))
+        return {"Loss/classification_loss": terms.classification, "Loss/localization_loss": terms.localization,
+                "Loss/regularization_loss": regularization, "Loss/total_loss": total,
+                "num_matches": terms.num_matches}
+
+    return train_step
+
+
+def _check_run_dir(run_dir: Path, config: ModelConfig) -> None:
+    if (run_dir / CONFIG_FILE).is_file():
+        existing = load_config(run_dir)
+        if existing != config:
+            raise CheckpointError(f"{run_dir}: holds a run with another model config; choose a new output folder")
+
+
+def train(config: ModelConfig, settings: TrainSettings, samples: Sequence[Sample], run_dir: Path,
+          init_from: Path | None = None, progress: bool = True) -> TrainResult:
+    """Train (or resume) into ``run_dir``. ``init_from`` starts the weights from another model
+    (fine-tuning, possibly at another input size); it is ignored when resuming."""
+    run_dir = Path(run_dir)
+    _check_run_dir(run_dir, config)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(config, run_dir)
+    atomic_write_json(run_dir / SETTINGS_FILE, settings.to_dict())
+
+    detector = SSDDetector(config)
+    optimizer = make_optimizer(settings)
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+    ckpt = tf.train.Checkpoint(model=detector.network, optimizer=optimizer, step=step)
+    manager = tf.train.CheckpointManager(ckpt, str(run_dir / "checkpoints"), max_to_keep=settings.keep_checkpoints)
+    if manager.latest_checkpoint:
+        try:
+            ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        except (tf.errors.OpError, AssertionError) as e:
+            raise CheckpointError(f"{manager.latest_checkpoint}: cannot resume ({str(e).splitlines()[0]})") from None
+        _say(progress, f"resuming {run_dir} from step {int(step.numpy())}")
+    elif init_from is not None:
+        source = load_detector(Path(init_from), input_size=config.input_size)
+        for target, value in zip(detector.network.weights, source.network.weights):
+            target.assign(value)
+        _say(progress, f"initialised weights from {init_from}")
+
+    start = int(step.numpy())
+    if start >= settings.steps:
+        _say(progress, f"{run_dir}: already trained {start} of {settings.steps} steps")
+        return TrainResult(run_dir, start, {}, 0.0, 0.0, [])
+
+    dataset = training_dataset(samples, config, detector.anchors_np, settings.batch_size,
+                               seed=settings.seed + start, augment=settings.augment)
+    train_step = make_train_step(detector, optimizer)
+    writer = tf.summary.create_file_writer(str(run_dir / "train"))
+    bar = keras.utils.Progbar(settings.steps, stateful_metrics=["loss", "img/s"], verbose=1 if progress else 0,
+                              unit_name="step")
+    history: list[dict[str, float]] = []
+    losses: dict[str, float] = {}
+    t0 = time.perf_counter()
+    window_t, window_steps = t0, 0
+    images_per_second = 0.0
+    for batch in dataset:
+        current = int(step.numpy())
+        if current >= settings.steps:
+            break
+        out = train_step(batch)
+        step.assign_add(1)
+        window_steps += 1
+        current += 1
+        if current % settings.summary_every == 0 or current == settings.steps or current == start + 1:
+            losses = {k: float(v) for k, v in out.items()}
+            now = time.perf_counter()
+            images_per_second = window_steps * settings.batch_size / max(now - window_t, 1e-9)
+            window_t, window_steps = now, 0
+            history.append({"step": current, **losses, "images_per_second": images_per_second})
+            with writer.as_default(step=current):
+                for k, v in losses.items():
+                    tf.summary.scalar(k, v)
+                tf.summary.scalar("learning_rate", float(optimizer.learning_rate))
+            bar.update(current, [("loss", losses["Loss/total_loss"]), ("img/s", images_per_second)])
+        if current % settings.checkpoint_every == 0 or current == settings.steps:
+            manager.save(checkpoint_number=current)
+    wall = time.perf_counter() - t0
+    writer.flush()
+    _append_history(run_dir, history)
+    done = int(step.numpy())
+    overall = (done - start) * settings.batch_size / max(wall, 1e-9)
+    return TrainResult(run_dir, done, losses, wall, overall, history)
+
+
+def _append_history(run_dir: Path, history: list[dict[str, float]]) -> None:
+    with open(run_dir / "history.jsonl", "a") as f:
+        for row in history:
+            f.write(json.dumps(row) + "\n")
+
+
+def _say(enabled: bool, message: str) -> None:
+    if enabled:
+        print(message, file=sys.stderr)
