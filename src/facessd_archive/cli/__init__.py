@@ -38,3 +38,4 @@ def main() -> None:
 
 # Register the commands (imports for their side effect on ``main``).
 from facessd_archive.cli import train_commands  # noqa: E402,F401
+from facessd_archive.cli import archive_commands, evaluate_commands  # noqa: E402,F401

@@ -1,0 +1,1 @@
+"""Archive commands (list, show, verify, lineage, pull, push): to be written."""

@@ -1,0 +1,105 @@
+"""What ``facessd evaluate`` and ``facessd compare`` do, as library calls.
+
+Resolves a detector spec (a stage id, a model folder or checkpoint, or a peer name) and
+a benchmark spec (a path in any supported format, or nothing for the built-in synthetic
+sample benchmark), runs, and returns ``EvaluationReport``s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from facessd_archive.data.sample import Sample
+from facessd_archive.errors import ConfigError
+from facessd_archive.evaluate.coco_metrics import ImageDetections
+from facessd_archive.evaluate.evaluation import BenchmarkInfo, EvaluationReport, evaluate_detector
+from facessd_archive.evaluate.runner import BatchDetector, SSDBatchDetector
+from facessd_archive.evaluate.runtime import make_runtime
+
+PEER_NAMES = ("mtcnn", "haar")
+
+
+@dataclass
+class LoadedBenchmark:
+    info: BenchmarkInfo
+    samples: list[Sample]
+    skipped: list[str]
+
+
+def load_benchmark_spec(path: Path | None, fmt: str | None = None, split: Path | None = None,
+                        skip_bad: bool = False, seed: int = 0) -> LoadedBenchmark:
+    """A benchmark by path (format detected or ``fmt``), or the synthetic sample benchmark when ``path`` is None."""
+    if path is None:
+        from facessd_archive.data.synthetic import SAMPLE_BENCHMARK_ID, sample_benchmark, sample_benchmark_hash
+
+        samples = sample_benchmark(seed=seed)
+        info = BenchmarkInfo(name=f"{SAMPLE_BENCHMARK_ID} (synthetic, seed {seed})", benchmark_id=SAMPLE_BENCHMARK_ID,
+                             content_hash=sample_benchmark_hash(samples), num_images=len(samples),
+                             num_faces=sum(s.num_faces for s in samples))
+        return LoadedBenchmark(info, samples, [])
+    from facessd_archive.data.benchmarks import load_benchmark
+
+    bench = load_benchmark(Path(path), fmt=fmt, split=split, skip_bad=skip_bad)
+    split_name = Path(split).name if split else None
+    info = BenchmarkInfo(name=bench.name, benchmark_id=f"{bench.format}:{bench.name}" + (f":{split_name}" if split_name else ""),
+                         content_hash=bench.content_hash, num_images=len(bench.samples),
+                         num_faces=sum(s.num_faces for s in bench.samples), split=split_name)
+    return LoadedBenchmark(info, list(bench.samples), list(bench.skipped))
+
+
+@dataclass
+class ResolvedDetector:
+    detector: BatchDetector
+    runtime: str
+    stage_id: str | None = None  # set when the spec named an archived stage
+    recorded: dict | None = None  # the stage's recorded evaluations (manifest entries), if any
+
+
+def resolve_detector(spec: str | None, runtime: str = "tf", archive_root: Path | None = None) -> ResolvedDetector:
+    """``None`` -> the archive's default stage; a peer name; an existing path; else a stage id."""
+    if spec in PEER_NAMES:
+        from facessd_archive.evaluate.peers import make_peer
+
+        if runtime != "tf":
+            raise ConfigError(f"--runtime {runtime} applies to SSD models, not the peer {spec!r}")
+        return ResolvedDetector(make_peer(spec), runtime="native")
+    if spec is not None and Path(spec).exists():
+        from facessd_archive.model.checkpoint import load_detector
+
+        detector = load_detector(Path(spec))
+        return ResolvedDetector(SSDBatchDetector(make_runtime(detector, runtime), name=Path(spec).name), runtime)
+    from facessd_archive.archive.store import open_archive
+
+    archive = open_archive(archive_root)
+    stage = archive.default_stage() if spec is None else archive.get(spec)
+    folder = archive.weights_folder(stage.stage_id)
+    from facessd_archive.model.checkpoint import load_detector
+
+    detector = load_detector(folder)
+    return ResolvedDetector(SSDBatchDetector(make_runtime(detector, runtime), name=stage.stage_id), runtime,
+                            stage_id=stage.stage_id,
+                            recorded={e.benchmark_id: e for e in stage.manifest.evaluations})
+
+
+def evaluate(detector: ResolvedDetector, benchmark: LoadedBenchmark, batch_size: int = 8,
+             progress: Callable[[int], None] | None = None,
+             keep_detections: list[ImageDetections] | None = None) -> EvaluationReport:
+    report = evaluate_detector(detector.detector, benchmark.samples, benchmark.info, runtime=detector.runtime,
+                               batch_size=batch_size, progress=progress, keep_detections=keep_detections)
+    report.skipped = list(benchmark.skipped)
+    return report
+
+
+def compare_with_recorded(report: EvaluationReport, recorded_metrics: dict[str, float],
+                          tolerance: float = 0.005) -> list[str]:
+    """Names of metrics that differ from the recorded figures by more than ``tolerance``."""
+    return [name for name, value in report.metrics.items()
+            if name in recorded_metrics and abs(value - recorded_metrics[name]) > tolerance]
+
+
+def evaluate_many(specs: Sequence[str], benchmark: LoadedBenchmark, runtime: str = "tf", batch_size: int = 8,
+                  archive_root: Path | None = None) -> list[EvaluationReport]:
+    return [evaluate(resolve_detector(s, runtime if s not in PEER_NAMES else "tf", archive_root), benchmark,
+                     batch_size) for s in specs]

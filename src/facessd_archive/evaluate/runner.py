@@ -1,0 +1,116 @@
+"""Running a detector over a benchmark: detections in original-image pixels, plus timings.
+
+Anything that maps a batch of decoded images to per-image ``ImageDetections`` can be
+evaluated (``BatchDetector``): the SSD runtimes here, and peers (MTCNN, Haar) in
+``peers.py``. Timings separate the model alone from end to end (decode, resize,
+model, conversion), so the speed table says where time goes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from facessd_archive.data.images import load_rgb
+from facessd_archive.data.sample import Sample, validate_boxes
+from facessd_archive.errors import DataError
+from facessd_archive.evaluate.coco_metrics import ImageDetections
+from facessd_archive.evaluate.runtime import Runtime
+
+
+class BatchDetector(Protocol):
+    """Detects faces in a batch of uint8 RGB images of any sizes."""
+
+    name: str
+
+    def detect_batch(self, images: list[np.ndarray]) -> tuple[list[ImageDetections], float]:
+        """Per-image detections (pixels) and the seconds spent in the model alone."""
+        ...
+
+
+class SSDBatchDetector:
+    """An SSD runtime behind the ``BatchDetector`` interface (resize -> graph -> pixels)."""
+
+    def __init__(self, runtime: Runtime, name: str):
+        self.runtime = runtime
+        self.name = name
+
+    def detect_batch(self, images: list[np.ndarray]) -> tuple[list[ImageDetections], float]:
+        s = self.runtime.input_size
+        # The same resize as training (tf.image.resize, bilinear, no antialias): PIL's filter differs.
+        resized = np.stack([tf.image.resize(im, [s, s]).numpy() for im in images])
+        t0 = time.perf_counter()
+        raw = self.runtime(resized)
+        model_seconds = time.perf_counter() - t0
+        out = []
+        for i, im in enumerate(images):
+            h, w = im.shape[:2]
+            n = int(raw.num_detections[i])
+            b = raw.boxes[i, :n]
+            pixels = np.stack([b[:, 1] * w, b[:, 0] * h, b[:, 3] * w, b[:, 2] * h], axis=-1)
+            out.append(ImageDetections(pixels.astype(np.float32), raw.scores[i, :n].astype(np.float32)))
+        return out, model_seconds
+
+
+@dataclass
+class DetectionRun:
+    detections: list[ImageDetections]
+    sizes: list[tuple[int, int]]  # (height, width) of each decoded image
+    model_seconds_per_image: list[float] = field(default_factory=list)
+    total_seconds_per_image: list[float] = field(default_factory=list)
+    wall_seconds: float = 0.0
+    skipped: list[str] = field(default_factory=list)
+
+    def speed(self) -> dict[str, float]:
+        n = len(self.detections)
+        model = np.asarray(self.model_seconds_per_image)
+        total = np.asarray(self.total_seconds_per_image)
+        return {
+            "images": n,
+            "model_images_per_second": float(n / max(model.sum(), 1e-9)),
+            "end_to_end_images_per_second": float(n / max(self.wall_seconds, 1e-9)),
+            "model_latency_ms_median": float(np.median(model) * 1e3) if n else 0.0,
+            "model_latency_ms_p90": float(np.percentile(model, 90) * 1e3) if n else 0.0,
+            "end_to_end_latency_ms_median": float(np.median(total) * 1e3) if n else 0.0,
+            "end_to_end_latency_ms_p90": float(np.percentile(total, 90) * 1e3) if n else 0.0,
+        }
+
+
+def run_detector(detector: BatchDetector, samples: Sequence[Sample], batch_size: int = 8,
+                 warmup: bool = True, progress: Callable[[int], None] | None = None) -> DetectionRun:
+    """Detect on every sample. Latencies are per image: a batch's time divided by its size.
+
+    One warm-up batch (not timed) keeps graph tracing out of the speed figures.
+    """
+    if not samples:
+        raise DataError("the benchmark has no images")
+    if warmup:
+        detector.detect_batch([load_rgb(samples[0].image_path)])
+    run = DetectionRun([], [])
+    t_start = time.perf_counter()
+    for start in range(0, len(samples), batch_size):
+        t0 = time.perf_counter()
+        chunk = samples[start:start + batch_size]
+        images = []
+        for sample in chunk:
+            image = load_rgb(sample.image_path)
+            h, w = image.shape[:2]
+            if sample.width is not None and (sample.width, sample.height) != (w, h):
+                raise DataError(f"{sample.image_path}: annotation says {sample.width}x{sample.height} "
+                                f"but the image is {w}x{h}")
+            validate_boxes(sample, w, h, sample.image_path)
+            images.append(image)
+            run.sizes.append((h, w))
+        dets, model_seconds = detector.detect_batch(images)
+        run.detections.extend(dets)
+        elapsed = time.perf_counter() - t0
+        run.model_seconds_per_image.extend([model_seconds / len(chunk)] * len(chunk))
+        run.total_seconds_per_image.extend([elapsed / len(chunk)] * len(chunk))
+        if progress is not None:
+            progress(len(chunk))
+    run.wall_seconds = time.perf_counter() - t_start
+    return run
