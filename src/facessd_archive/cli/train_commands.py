@@ -11,7 +11,8 @@ from facessd_archive.cli import main
 
 @main.command()
 @click.option("--data", "data_root", type=click.Path(path_type=Path), required=True,
-              help="Pascal VOC folder (annotations/ + images/).")
+              help="Training data: a VOC folder or any benchmark format `evaluate` reads.")
+@click.option("--format", "data_format", default=None, help="Data format when detection is ambiguous.")
 @click.option("--split", type=click.Path(path_type=Path), default=None,
               help="Split file of image names; relative paths are looked up in --data first.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
@@ -28,17 +29,17 @@ from facessd_archive.cli import main
 @click.option("--checkpoint-every", type=int, default=200, show_default=True)
 @click.option("--init-from", type=click.Path(path_type=Path), default=None,
               help="Start the weights from this model folder (fine-tune, any input size).")
-def train(data_root: Path, split: Path | None, out_dir: Path, input_size: int, depth_multiplier: float,
+def train(data_root: Path, data_format: str | None, split: Path | None, out_dir: Path, input_size: int, depth_multiplier: float,
           batch_size: int, steps: int, learning_rate: float, warmup_steps: int, optimizer: str, seed: int,
           checkpoint_every: int, init_from: Path | None) -> None:
     """Train a face detector on a Pascal VOC folder (from scratch, or from --init-from)."""
-    from facessd_archive.data.voc import read_voc_folder
+    from facessd_archive.data.benchmarks import load_benchmark
     from facessd_archive.model.config import face_config
     from facessd_archive.train.settings import TrainSettings
     from facessd_archive.train.trainer import train as run_training
 
     split_path = _resolve_split(data_root, split)
-    samples = read_voc_folder(data_root, split_path)
+    samples = load_benchmark(data_root, fmt=data_format, split=split_path).samples
     config = face_config(input_size, depth_multiplier)
     settings = TrainSettings(steps=steps, batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate,
                              warmup_steps=min(warmup_steps, steps), seed=seed, checkpoint_every=checkpoint_every)

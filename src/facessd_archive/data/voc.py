@@ -10,11 +10,38 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Callable
+
+from PIL import Image, UnidentifiedImageError
 
 from facessd_archive.data.sample import Sample, validate_boxes
-from facessd_archive.errors import AnnotationError, DataError
+from facessd_archive.errors import AnnotationError, DataError, ImageError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+
+# Shared by every benchmark reader. ``OnBad`` receives the error for a bad item
+# (``load_benchmark(skip_bad=True)``), which the reader then skips; ``None`` raises.
+# ``Keep`` selects image ids (a split) before any image file is touched.
+OnBad = Callable[[DataError], None]
+Keep = Callable[[str], bool]
+
+
+def report_bad(error: DataError, on_bad: OnBad | None) -> None:
+    """Raise ``error``, or hand it to ``on_bad`` so the caller can skip the item and the skip is counted."""
+    if on_bad is None:
+        raise error
+    on_bad(error)
+
+
+def image_size(path: Path, source: str | Path) -> tuple[int, int]:
+    """(width, height) from the image header only (PIL decodes no pixels), for formats that do not state it."""
+    if not path.is_file():
+        raise ImageError(f"{path}: image file not found (listed in {source})")
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{path}: cannot read image header ({e})") from None
 
 
 def _number(node: ET.Element, tag: str, source: Path, where: str) -> float:
@@ -78,8 +105,12 @@ def read_split(split_file: Path) -> list[str]:
     return names
 
 
-def read_voc_folder(root: Path, split_file: Path | None = None) -> list[Sample]:
-    """All samples of a VOC folder (``annotations/`` or ``Annotations/``), optionally restricted to a split."""
+def read_voc_folder(root: Path, split_file: Path | None = None, on_bad: OnBad | None = None) -> list[Sample]:
+    """All samples of a VOC folder (``annotations/`` or ``Annotations/``), optionally restricted to a split.
+
+    With ``on_bad``, a split name without annotation and an annotation that fails to
+    read or validate are reported to it and skipped instead of raising.
+    """
     root = Path(root)
     ann_dir = next((root / d for d in ("annotations", "Annotations") if (root / d).is_dir()), None)
     img_dir = next((root / d for d in ("images", "JPEGImages") if (root / d).is_dir()), None)
@@ -88,12 +119,21 @@ def read_voc_folder(root: Path, split_file: Path | None = None) -> list[Sample]:
     if split_file is not None:
         names = read_split(Path(split_file))
         missing = [n for n in names if not (ann_dir / f"{n}.xml").is_file()]
-        if missing:
+        if missing and on_bad is None:
             raise DataError(f"{split_file}: {len(missing)} listed image(s) have no annotation in {ann_dir}, "
                             f"e.g. {missing[0]!r}")
-        xml_paths = [ann_dir / f"{n}.xml" for n in names]
+        for name in missing:
+            report_bad(DataError(f"{split_file}: listed image {name!r} has no annotation in {ann_dir}"), on_bad)
+        absent = set(missing)
+        xml_paths = [ann_dir / f"{n}.xml" for n in names if n not in absent]
     else:
         xml_paths = sorted(ann_dir.glob("*.xml"))
-    if not xml_paths:
+    if not xml_paths and on_bad is None:
         raise DataError(f"{root}: no annotations found")
-    return [read_voc_annotation(p, img_dir) for p in xml_paths]
+    samples = []
+    for p in xml_paths:
+        try:
+            samples.append(read_voc_annotation(p, img_dir))
+        except DataError as e:
+            report_bad(e, on_bad)
+    return samples

@@ -1,0 +1,118 @@
+"""WIDER FACE: ``wider_face_split/wider_face_val_bbx_gt.txt`` + ``WIDER_val/images/EVENT/NAME.jpg``.
+
+The ground-truth file lists, per image, a name line (``0--Parade/0_Parade_marchingband_1_465.jpg``),
+a count line, then one line per face: ``x y w h blur expression illumination invalid
+occlusion pose`` (pixels, top-left corner and size). An image with a count of 0 is
+followed by one dummy line of zeros, which is consumed. Boxes become
+``[x, y, x + w, y + h]``. Faces flagged ``invalid`` become ignore regions (WIDER's
+own evaluation does not count them): neither a hit nor a miss. The six flags are
+kept as per-box lists in ``Sample.attributes`` (plus ``event``, the folder name) so
+easy/medium/hard-style subsets can be drawn later.
+
+The file states no image sizes, so each image's header is read (no decoding) to
+check boxes against the image. A malformed file (bad count, truncated entry) is
+an error even with ``skip_bad``: past it the file cannot be re-synchronised.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path, PurePosixPath
+
+from facessd_archive.data.sample import Sample, validate_boxes
+from facessd_archive.data.voc import Keep, OnBad, image_size, report_bad
+from facessd_archive.errors import AnnotationError, DataError
+
+FLAGS = ("blur", "expression", "illumination", "invalid", "occlusion", "pose")
+GT_PATTERN = re.compile(r"wider_face_(\w+?)_bbx_gt\.txt$")
+
+
+def wider_split_name(gt_file: Path) -> str | None:
+    """``val`` for ``wider_face_val_bbx_gt.txt``; ``None`` for a file not named like WIDER's."""
+    match = GT_PATTERN.search(gt_file.name)
+    return match.group(1) if match else None
+
+
+def find_wider_gt(root: Path) -> Path | None:
+    """The ground-truth file of a WIDER root folder, preferring the val split (the benchmark one)."""
+    for folder in (root / "wider_face_split", root):
+        found = sorted(folder.glob("wider_face_*_bbx_gt.txt")) if folder.is_dir() else []
+        if found:
+            return next((p for p in found if wider_split_name(p) == "val"), found[0])
+    return None
+
+
+def find_wider_images(gt_file: Path) -> Path:
+    """``WIDER_<split>/images`` next to the gt file or next to its folder (the official layout)."""
+    split = wider_split_name(gt_file) or "val"
+    for base in (gt_file.parent, gt_file.parent.parent):
+        for candidate in (base / f"WIDER_{split}" / "images", base / "images"):
+            if candidate.is_dir():
+                return candidate
+    raise DataError(f"{gt_file}: no WIDER_{split}/images folder next to it or its parent folder")
+
+
+def _is_box_line(fields: list[str]) -> bool:
+    return len(fields) >= 10 and all(re.fullmatch(r"-?\d+(\.\d*)?", f) for f in fields[:10])
+
+
+def _parse(gt_file: Path) -> list[tuple[int, str, list[list[float]]]]:
+    """(line number of the name, image name, rows of 10 numbers) for every entry of the file."""
+    try:
+        lines = gt_file.read_text().splitlines()
+    except OSError as e:
+        raise AnnotationError(f"{gt_file}: cannot read ({e.strerror})") from None
+    except UnicodeDecodeError:
+        raise AnnotationError(f"{gt_file}: not a text file") from None
+    entries, i = [], 0
+    while i < len(lines):
+        name = lines[i].strip()
+        if not name:
+            i += 1
+            continue
+        start = i + 1
+        count_text = lines[i + 1].strip() if i + 1 < len(lines) else ""
+        if not count_text.isdigit():
+            raise AnnotationError(f"{gt_file}:{i + 2}: expected the face count of {name}, got {count_text!r}")
+        count = int(count_text)
+        i += 2
+        if count == 0 and i < len(lines) and _is_box_line(lines[i].split()):
+            i += 1  # the dummy line of zeros after a count of 0
+        rows = []
+        for _ in range(count):
+            fields = lines[i].split() if i < len(lines) else []
+            if not _is_box_line(fields):
+                raise AnnotationError(f"{gt_file}:{i + 1}: expected 10 numbers for a face of {name} "
+                                      f"(x y w h {' '.join(FLAGS)}), got {' '.join(fields)!r}")
+            rows.append([float(f) for f in fields[:10]])
+            i += 1
+        entries.append((start, name, rows))
+    return entries
+
+
+def read_wider(gt_file: Path, images_dir: Path | None = None, keep: Keep | None = None,
+               on_bad: OnBad | None = None) -> list[Sample]:
+    """Samples of one WIDER ground-truth file; ``image_id`` is the name without extension (``EVENT/NAME``)."""
+    gt_file = Path(gt_file)
+    if not gt_file.is_file():
+        raise DataError(f"{gt_file}: WIDER ground-truth file not found")
+    images_dir = Path(images_dir) if images_dir is not None else find_wider_images(gt_file)
+    samples = []
+    for line_no, name, rows in _parse(gt_file):
+        image_id = str(PurePosixPath(name).with_suffix(""))
+        if keep is not None and not keep(image_id):
+            continue
+        source = f"{gt_file}:{line_no} ({name})"
+        boxes = [[x, y, x + w, y + h] for x, y, w, h, *_ in rows]
+        flags = {flag: [int(r[4 + k]) for r in rows] for k, flag in enumerate(FLAGS)}
+        try:
+            width, height = image_size(images_dir / name, source)
+            sample = Sample(image_path=images_dir / name, boxes=boxes, ignore=[v == 1 for v in flags["invalid"]],
+                            image_id=image_id, width=width, height=height,
+                            attributes={"event": PurePosixPath(name).parent.name, **flags})
+            validate_boxes(sample, width, height, source)
+        except DataError as e:
+            report_bad(e, on_bad)
+            continue
+        samples.append(sample)
+    return samples
