@@ -31,6 +31,11 @@ def _key(path: str) -> str:
     return path.replace("/", ".")
 
 
+def _stored_key(path: str) -> str:
+    """The checkpoint key of a variable: TF's object graph escapes "." in names as ".."."""
+    return _COMPACT_KEY.format(_key(path).replace(".", ".."))
+
+
 def save_config(config: ModelConfig, folder: Path) -> None:
     atomic_write_text(Path(folder) / CONFIG_FILE, config.to_json() + "\n")
 
@@ -65,7 +70,7 @@ def _restore_compact(detector: SSDDetector, prefix: str) -> None:
         raise CheckpointError(f"{prefix}: unreadable checkpoint ({type(e).__name__}: {_first_line(e)})") from None
     shapes = reader.get_variable_to_shape_map()
     for v in detector.network.weights:
-        key = _COMPACT_KEY.format(_key(v.path))
+        key = _stored_key(v.path)
         if key not in shapes:
             raise CheckpointError(f"{prefix}: checkpoint has no variable {v.path!r} (built for another model?)")
         if list(shapes[key]) != list(v.shape):
@@ -73,7 +78,7 @@ def _restore_compact(detector: SSDDetector, prefix: str) -> None:
                                   f"{list(v.shape)} in the model (depth multiplier or classes differ?)")
         try:
             v.assign(reader.get_tensor(key).astype(np.float32))
-        except tf.errors.OpError as e:
+        except (tf.errors.OpError, IndexError) as e:  # the reader raises IndexError for a short .data file
             raise CheckpointError(f"{prefix}: cannot read {v.path} ({_first_line(e)}); file truncated?") from None
 
 
