@@ -1,7 +1,8 @@
 """Seal a model folder as it lies on disk (what ``facessd seal`` does).
 
 The folder holds a compact checkpoint (``weights.*``) and its ``model_config.json``; a
-``train_settings.json`` beside them (as ``facessd train`` writes) fills the training record.
+``train_settings.json`` beside them (as ``facessd train`` writes) fills the training record,
+and a ``parent_stage.json`` (``facessd train --from``) names the parent when ``--parent`` is not given.
 Everything in the folder is sealed with the stage.
 """
 
@@ -44,5 +45,10 @@ def seal_folder(archive: Archive, stage_id: str, folder: Path, *, parent: str | 
         training = Training.from_train_settings(settings, config.input_size, hardware, data, steps=steps)
     else:
         training = Training(input_size=config.input_size, steps=steps, hardware=hardware, dataset=data)
+    if parent is None:
+        from facessd_archive.train.lineage import read_parent
+
+        recorded = read_parent(folder)
+        parent = recorded["stage_id"] if recorded else None
     return archive.seal(stage_id, folder, config, training, parent=parent, description=description,
                         new_version=new_version, set_default=set_default)

@@ -29,9 +29,13 @@ from facessd_archive.cli import main
 @click.option("--checkpoint-every", type=int, default=200, show_default=True)
 @click.option("--init-from", type=click.Path(path_type=Path), default=None,
               help="Start the weights from this model folder (fine-tune, any input size).")
+@click.option("--from", "from_stage", default=None, metavar="STAGE",
+              help="Start the weights from an archived stage (pulled if needed) and record it as the parent.")
+@click.option("--archive", "archive_root", type=click.Path(path_type=Path), default=None,
+              help="Archive root for --from (default: $FACESSD_ARCHIVE, else the repository's archive/).")
 def train(data_root: Path, data_format: str | None, split: Path | None, out_dir: Path, input_size: int, depth_multiplier: float,
           batch_size: int, steps: int, learning_rate: float, warmup_steps: int, optimizer: str, seed: int,
-          checkpoint_every: int, init_from: Path | None) -> None:
+          checkpoint_every: int, init_from: Path | None, from_stage: str | None, archive_root: Path | None) -> None:
     """Train a face detector on a Pascal VOC folder (from scratch, or from --init-from)."""
     from facessd_archive.data.benchmarks import load_benchmark
     from facessd_archive.model.config import face_config
@@ -43,10 +47,31 @@ def train(data_root: Path, data_format: str | None, split: Path | None, out_dir:
     config = face_config(input_size, depth_multiplier)
     settings = TrainSettings(steps=steps, batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate,
                              warmup_steps=min(warmup_steps, steps), seed=seed, checkpoint_every=checkpoint_every)
+    if from_stage is not None:
+        if init_from is not None:
+            raise click.UsageError("give either --from STAGE or --init-from FOLDER, not both")
+        from facessd_archive.archive.store import open_archive
+        from facessd_archive.train.lineage import record_parent
+
+        archive = open_archive(archive_root)
+        init_from = archive.weights_folder(from_stage)
+        record_parent(out_dir, archive.get(from_stage))
     click.echo(f"training on {len(samples)} images from {data_root} -> {out_dir}", err=True)
     result = run_training(config, settings, samples, out_dir, init_from=init_from)
     click.echo(f"done: {result.steps_done} steps in {result.wall_seconds:.0f} s "
                f"({result.images_per_second:.1f} img/s); checkpoints in {out_dir / 'checkpoints'}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.argument("out_dir", type=click.Path(path_type=Path))
+@click.option("--dtype", type=click.Choice(["float16", "float32"]), default="float16", show_default=True)
+def export(run_dir: Path, out_dir: Path, dtype: str) -> None:
+    """Write RUN_DIR's latest checkpoint as a compact weights folder (what `facessd seal` takes)."""
+    from facessd_archive.train.lineage import export_run
+
+    files = export_run(run_dir, out_dir, dtype=dtype)
+    click.echo(f"exported {run_dir} -> {out_dir} ({', '.join(sorted(files))})")
 
 
 def _resolve_split(data_root: Path, split: Path | None) -> Path | None:

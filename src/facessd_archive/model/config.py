@@ -19,7 +19,7 @@ from typing import Any, Literal, Mapping, TypeVar
 
 from facessd_archive.errors import ConfigError
 
-MIN_INPUT_SIZE = 33  # smallest square input whose six feature maps are all >= 1x1 and distinct.
+MIN_INPUT_SIZE = 33  # the OD API's ssd_mobilenet_v1 extractor refuses smaller inputs (check_min_image_dim(33)).
 
 T = TypeVar("T")
 

@@ -91,6 +91,8 @@ def train(config: ModelConfig, settings: TrainSettings, samples: Sequence[Sample
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
     ckpt = tf.train.Checkpoint(model=detector.network, optimizer=optimizer, step=step)
     manager = tf.train.CheckpointManager(ckpt, str(run_dir / "checkpoints"), max_to_keep=settings.keep_checkpoints)
+    # Create the optimizer's slots before restoring, so they restore in one pass and are checked too.
+    optimizer.build(detector.network.trainable_variables)
     if manager.latest_checkpoint:
         try:
             ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()

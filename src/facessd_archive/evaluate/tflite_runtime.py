@@ -1,0 +1,214 @@
+"""The SSD graph under TFLite (XNNPACK, 2 threads): the same detections as ``TFRuntime``, faster on CPU.
+
+Only the network (pixels -> box encodings and class logits) is converted; decoding and NMS
+run afterwards through the very ``postprocess()`` the TF path uses, so the two runtimes can
+differ only by the float rounding of the convolutions (XNNPACK vs oneDNN), about 1e-5.
+TFLite's own ``TFLite_Detection_PostProcess`` op is not used: it keeps its own top-k and
+class rules, and would have to be proven equal first.
+
+Conversion freezes the Keras variables into constants (so batch norm folds into the
+convolutions) with a dynamic batch dimension, and takes a few seconds at 300x300 depth 1.0.
+The flatbuffer is cached on disk under ``$FACESSD_CACHE/tflite/`` (default
+``~/.cache/facessd/tflite/``), keyed by a hash of the model config, every weight, the
+TensorFlow version and ``CONVERTER_VERSION``; files are written atomically, and a cache
+that cannot be written or read only costs a reconversion.
+
+The interpreter comes from ``ai_edge_litert`` when that package is installed (where TFLite
+lives from TF 2.20 on), else from ``tf.lite.Interpreter`` (deprecated but present in TF 2.21).
+Both apply XNNPACK by default; ``xnnpack`` says whether it did.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from facessd_archive.errors import ConfigError
+from facessd_archive.evaluate.runtime import RawDetections
+from facessd_archive.fileio import atomic_write_bytes
+from facessd_archive.model.detector import SSDDetector
+from facessd_archive.model.postprocess import postprocess
+
+CONVERTER_VERSION = "facessd-tflite-v1"  # bump when the converted graph changes (signature, ops, options)
+BATCH_MODES = ("loop", "resize")
+
+
+def cache_root() -> Path:
+    """``$FACESSD_CACHE`` or ``~/.cache/facessd`` (read at call time, not import time)."""
+    env = os.environ.get("FACESSD_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "facessd"
+
+
+def model_key(detector: SSDDetector) -> str:
+    """sha256 over the converter version, TF version, config JSON and every weight (name, shape, bytes)."""
+    digest = hashlib.sha256()
+    digest.update(f"{CONVERTER_VERSION}\n{tf.__version__}\n{detector.config.to_json()}\n".encode())
+    for v in detector.network.weights:
+        value = np.ascontiguousarray(np.asarray(v.numpy()))
+        digest.update(f"{v.path}:{value.dtype}:{value.shape}\n".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
+def convert_to_tflite(detector: SSDDetector) -> bytes:
+    """The network as a float32 TFLite flatbuffer: input ``images`` [-1, S, S, 3] pixels 0-255,
+    outputs box encodings [-1, A, 4] then class logits [-1, A, K + 1]."""
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    s = detector.config.input_size
+    network = detector.network
+
+    @tf.function(input_signature=[tf.TensorSpec([None, s, s, 3], tf.float32, name="images")])
+    def raw_outputs(images):
+        out = network(images, training=False)
+        return out["box_encodings"], out["class_logits"]
+
+    frozen = convert_variables_to_constants_v2(raw_outputs.get_concrete_function())
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+    return converter.convert()
+
+
+def tflite_model_bytes(detector: SSDDetector, cache_dir: str | Path | None = None) -> bytes:
+    """The converted model from the disk cache, converting (and caching) on a miss.
+
+    ``cache_dir`` overrides ``cache_root() / 'tflite'``; an unwritable cache is warned about, not fatal.
+    """
+    folder = Path(cache_dir) if cache_dir is not None else cache_root() / "tflite"
+    path = folder / f"{model_key(detector)}.tflite"
+    if path.is_file():
+        try:
+            data = path.read_bytes()
+            if data[4:8] == b"TFL3":  # the flatbuffer file identifier
+                return data
+        except OSError:
+            pass
+    data = convert_to_tflite(detector)
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as e:
+        warnings.warn(f"cannot cache the TFLite model at {path} ({e}); it will be converted again next time",
+                      stacklevel=2)
+    return data
+
+
+def _interpreter_class() -> tuple[Any, Any, str]:
+    """(Interpreter class, OpResolverType, backend name): ai_edge_litert first, then tf.lite."""
+    try:
+        from ai_edge_litert import interpreter as litert
+
+        return litert.Interpreter, litert.OpResolverType, "ai_edge_litert"
+    except ImportError:
+        from tensorflow.lite.python.interpreter import Interpreter, OpResolverType
+
+        return Interpreter, OpResolverType, "tf.lite"
+
+
+def make_interpreter(model: bytes, num_threads: int = 2) -> tuple[Any, str]:
+    """An interpreter for ``model`` with the default delegates (XNNPACK on CPU) and ``num_threads``."""
+    interpreter_cls, resolver, backend = _interpreter_class()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*tf\.lite\.Interpreter is deprecated.*")
+        interpreter = interpreter_cls(model_content=model, num_threads=num_threads,
+                                      experimental_op_resolver_type=resolver.AUTO)
+    return interpreter, backend
+
+
+class TFLiteRuntime:
+    """The SSD network under TFLite + the shared decode/NMS: a ``Runtime`` (see ``runtime.py``).
+
+    ``batch_mode``: ``'loop'`` (default) runs a batch one image at a time through a batch-1
+    interpreter; ``'resize'`` resizes the interpreter's input to the batch (reallocating when
+    the batch size changes). On a 2-core CPU the loop measured as fast or faster
+    (benchmarks/eval_throughput.py measures both).
+    """
+
+    name = "tflite"
+
+    def __init__(self, detector: SSDDetector, num_threads: int = 2, batch_mode: str = "loop",
+                 cache_dir: str | Path | None = None):
+        if batch_mode not in BATCH_MODES:
+            raise ConfigError(f"TFLiteRuntime: batch_mode must be one of {BATCH_MODES}, got {batch_mode!r}")
+        if num_threads < 1:
+            raise ConfigError(f"TFLiteRuntime: num_threads must be >= 1, got {num_threads}")
+        self.detector = detector
+        self.config = detector.config
+        self.input_size = detector.config.input_size
+        self.batch_mode = batch_mode
+        self.num_threads = num_threads
+        model = tflite_model_bytes(detector, cache_dir)
+        try:
+            self._interpreter, self.backend = make_interpreter(model, num_threads)
+        except (ValueError, RuntimeError):  # a cached file that is not a valid model: convert afresh
+            model = convert_to_tflite(detector)
+            self._interpreter, self.backend = make_interpreter(model, num_threads)
+        self.model_size_bytes = len(model)
+        self._input = self._interpreter.get_input_details()[0]["index"]
+        self._boxes_out, self._logits_out = self._output_indices()
+        self._batch = 0
+        self._resize(1)
+        anchors = detector.anchors
+        config = detector.config
+        k = config.num_classes + 1
+        a = detector.num_anchors
+
+        @tf.function(input_signature=[tf.TensorSpec([None, a, 4], tf.float32),
+                                      tf.TensorSpec([None, a, k], tf.float32)])
+        def _decode_nms(box_encodings, class_logits):
+            d = postprocess(box_encodings, class_logits, anchors, config)
+            return d.boxes, d.scores, d.num_detections
+
+        self._decode_nms = _decode_nms
+
+    def _output_indices(self) -> tuple[int, int]:
+        """The frozen function's outputs are ``Identity`` (boxes) and ``Identity_1`` (logits)."""
+        by_name = {d["name"]: d["index"] for d in self._interpreter.get_output_details()}
+        if set(by_name) != {"Identity", "Identity_1"}:
+            raise ConfigError(f"TFLiteRuntime: unexpected outputs {sorted(by_name)} in the converted model")
+        return by_name["Identity"], by_name["Identity_1"]
+
+    def _resize(self, batch: int) -> None:
+        if batch != self._batch:
+            s = self.input_size
+            self._interpreter.resize_tensor_input(self._input, [batch, s, s, 3])
+            self._interpreter.allocate_tensors()
+            self._batch = batch
+
+    @property
+    def xnnpack(self) -> bool:
+        """True when the XNNPACK delegate took over the graph (a ``DELEGATE`` node in the plan)."""
+        try:
+            return any(d["op_name"] == "DELEGATE" for d in self._interpreter._get_ops_details())
+        except (AttributeError, KeyError, ValueError):
+            return False
+
+    def raw_outputs(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Box encodings [B, A, 4] and class logits [B, A, K + 1] for resized images [B, S, S, 3]."""
+        images = np.ascontiguousarray(images, dtype=np.float32)
+        s = self.input_size
+        if images.ndim != 4 or images.shape[1:] != (s, s, 3) or len(images) == 0:
+            raise ValueError(f"TFLiteRuntime: expected images [B >= 1, {s}, {s}, 3], got {list(images.shape)}")
+        it = self._interpreter
+        if self.batch_mode == "resize":
+            self._resize(len(images))
+            it.set_tensor(self._input, images)
+            it.invoke()
+            return it.get_tensor(self._boxes_out), it.get_tensor(self._logits_out)
+        self._resize(1)
+        boxes, logits = [], []
+        for i in range(len(images)):
+            it.set_tensor(self._input, images[i:i + 1])
+            it.invoke()
+            boxes.append(it.get_tensor(self._boxes_out))  # get_tensor copies
+            logits.append(it.get_tensor(self._logits_out))
+        return np.concatenate(boxes), np.concatenate(logits)
+
+    def __call__(self, images: np.ndarray) -> RawDetections:
+        box_encodings, class_logits = self.raw_outputs(images)
+        boxes, scores, num = self._decode_nms(tf.convert_to_tensor(box_encodings), tf.convert_to_tensor(class_logits))
+        return RawDetections(boxes.numpy(), scores.numpy(), num.numpy())
