@@ -197,7 +197,8 @@ def example_image(image: np.ndarray, sample: Sample, detections: Sequence[tuple[
         else:
             draw.rectangle(xy, outline=TRUTH_COLOUR, width=2)
     n_ignored = int(sample.ignore.sum())
-    panels.append((f"ground truth: {sample.num_faces} faces" + (f", {n_ignored} ignored" if n_ignored else ""), truth))
+    faces = f"{sample.num_faces} face" + ("" if sample.num_faces == 1 else "s")
+    panels.append((f"ground truth: {faces}" + (f", {n_ignored} ignored" if n_ignored else ""), truth))
 
     width, height = example_size(h, w, len(detections), size)
     canvas = Image.new("RGB", (width, height), (255, 255, 255))

@@ -1,0 +1,138 @@
+"""Peer detectors (MTCNN, OpenCV Haar) behind ``BatchDetector``, and the errors without their packages.
+
+The detection tests need the optional ``peers`` extra and the real facemask set; each skips
+with the reason when either is absent.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+
+import numpy as np
+import pytest
+
+from facessd_archive.data.images import load_rgb
+from facessd_archive.data.voc import read_voc_annotation
+from facessd_archive.errors import ConfigError, FacessdError
+from facessd_archive.evaluate.coco_metrics import ImageDetections
+from facessd_archive.evaluate.peers import PEERS, HaarDetector, MTCNNDetector, make_peer
+
+# Val images with clear frontal faces (maksssksksss103: four adults, masks, 400x300).
+FACEMASK_IMAGES = ("maksssksksss103", "maksssksksss143", "maksssksksss181")
+
+
+def _needs(module: str, peer: str):
+    return pytest.importorskip(module, reason=f"the {peer} peer needs '{module}' (pip install -e '.[peers]')")
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area = lambda r: (r[:, 2] - r[:, 0]) * (r[:, 3] - r[:, 1])  # noqa: E731
+    return inter / (area(a)[:, None] + area(b)[None, :] - inter)
+
+
+@pytest.fixture(scope="module")
+def facemask_examples(request):
+    root = request.getfixturevalue("facemask_root")
+    samples = [read_voc_annotation(root / "annotations" / f"{n}.xml", root / "images") for n in FACEMASK_IMAGES]
+    return samples, [load_rgb(s.image_path) for s in samples]
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any socket connection fails the test: the peers must not download anything."""
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def _check_batch_output(dets: list[ImageDetections], images: list[np.ndarray], seconds: float) -> None:
+    assert len(dets) == len(images) and seconds > 0
+    for det, image in zip(dets, images):
+        h, w = image.shape[:2]
+        assert det.boxes.dtype == np.float32 and det.boxes.shape == (len(det.scores), 4)
+        assert det.scores.dtype == np.float32
+        if len(det.scores):
+            assert np.all(det.boxes[:, 2] > det.boxes[:, 0]) and np.all(det.boxes[:, 3] > det.boxes[:, 1])
+            assert det.boxes[:, [0, 1]].min() >= -1
+            assert det.boxes[:, 2].max() <= w + 1 and det.boxes[:, 3].max() <= h + 1
+            assert np.all((det.scores > 0) & (det.scores <= 1))
+
+
+def _faces_found(dets: list[ImageDetections], samples) -> int:
+    found = 0
+    for det, sample in zip(dets, samples):
+        if len(det.scores) and len(sample.boxes):
+            found += int((_iou(sample.boxes, det.boxes).max(1) >= 0.5).sum())
+    return found
+
+
+# --- no packages needed ------------------------------------------------------------------------
+def test_make_peer_knows_its_names():
+    assert PEERS == ("mtcnn", "haar")
+    with pytest.raises(ConfigError, match="unknown peer detector 'yolo'; choose one of mtcnn, haar"):
+        make_peer("yolo")
+
+
+@pytest.mark.parametrize("name, module", [("mtcnn", "mtcnn"), ("haar", "cv2")])
+def test_a_missing_package_says_what_to_install(monkeypatch, name, module):
+    monkeypatch.setitem(sys.modules, module, None)  # makes `import module` raise ImportError
+    with pytest.raises(ConfigError, match=r"pip install -e '\.\[peers\]'") as info:
+        make_peer(name)
+    assert isinstance(info.value, FacessdError) and isinstance(info.value.__cause__, ImportError)
+
+
+# --- Haar ------------------------------------------------------------------------------------
+def test_haar_on_a_blank_image_finds_nothing():
+    _needs("cv2", "haar")
+    dets, seconds = HaarDetector().detect_batch([np.full((120, 160, 3), 128, np.uint8)])
+    assert dets[0].boxes.shape == (0, 4) and dets[0].scores.shape == (0,)
+
+
+def test_haar_refuses_bad_settings_and_images():
+    _needs("cv2", "haar")
+    with pytest.raises(ConfigError, match="scale_factor must be > 1"):
+        HaarDetector(scale_factor=1.0)
+    with pytest.raises(ConfigError, match="cannot load the cascade"):
+        HaarDetector(cascade="no_such_cascade.xml")
+    with pytest.raises(ValueError, match=r"expected a uint8 RGB image \[H, W, 3\]"):
+        HaarDetector().detect(np.zeros((10, 10), np.uint8))
+
+
+def test_haar_finds_real_faces_with_sorted_scores(facemask_examples, no_network):
+    _needs("cv2", "haar")
+    samples, images = facemask_examples
+    peer = make_peer("haar")
+    assert peer.name == "haar"
+    dets, seconds = peer.detect_batch(images)
+    _check_batch_output(dets, images, seconds)
+    assert _faces_found(dets, samples) >= 2
+    for det in dets:
+        assert np.all(np.diff(det.scores) <= 0)
+
+
+# --- MTCNN -----------------------------------------------------------------------------------
+def test_mtcnn_finds_real_faces_without_downloading(facemask_examples, no_network):
+    _needs("mtcnn", "mtcnn")
+    samples, images = facemask_examples
+    peer = make_peer("mtcnn")
+    assert isinstance(peer, MTCNNDetector) and peer.name == "mtcnn"
+    dets, seconds = peer.detect_batch(images)
+    _check_batch_output(dets, images, seconds)
+    assert _faces_found(dets, samples) >= 4
+    assert max(float(d.scores.max()) for d in dets if len(d.scores)) > 0.9
+    blank, _ = peer.detect_batch([np.full((120, 160, 3), 128, np.uint8)])
+    assert blank[0].boxes.shape == (0, 4)
+
+
+def test_mtcnn_refuses_a_bad_min_face_size():
+    _needs("mtcnn", "mtcnn")
+    with pytest.raises(ConfigError, match="min_face_size must be >= 1"):
+        MTCNNDetector(min_face_size=0)
