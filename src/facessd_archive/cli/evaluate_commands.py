@@ -66,35 +66,31 @@ def _emit(reports, loaded, detections, as_json, report_dir):
 @_benchmark_options
 @click.option("--runtime", type=click.Choice(["tf", "tflite"]), default="tf", show_default=True,
               help="Run the SSD graph with TensorFlow or with TFLite (XNNPACK).")
+@click.option("--record", is_flag=True,
+              help="Append the figures to the stage's manifest as a measured evaluation (stages only).")
 def evaluate(detector, benchmark, fmt, split, skip_bad, batch_size, archive_root, as_json, report_dir,
-             runtime) -> None:
+             runtime, record) -> None:
     """COCO mAP and speed of DETECTOR on a face benchmark.
 
     DETECTOR is an archived stage id (e.g. keypoints/v1/NAME), a model folder or checkpoint,
     or a peer (mtcnn, haar). With no arguments: the archive's default stage on the built-in
     synthetic sample benchmark, checked against the figures recorded for it.
     """
-    from facessd_archive.evaluate.api import compare_with_recorded, resolve_detector
+    from facessd_archive.evaluate.api import record_evaluation, recorded_verdict, resolve_detector
 
     loaded = _load_benchmark(benchmark, fmt, split, skip_bad)
     resolved = resolve_detector(detector, runtime=runtime, archive_root=archive_root)
+    if record and resolved.stage_id is None:
+        raise click.UsageError("--record needs DETECTOR to be an archived stage")
     detections: list = []
     report = _run(resolved, loaded, batch_size, detections)
     _emit([report], loaded, [detections], as_json, report_dir)
-    if resolved.recorded is not None:
-        entry = resolved.recorded.get(loaded.info.benchmark_id)
-        if entry is None:
-            click.echo(f"no figures recorded for {resolved.stage_id} on {loaded.info.benchmark_id}", err=True)
-        elif getattr(entry, "benchmark_hash", loaded.info.content_hash) != loaded.info.content_hash:
-            click.echo(f"recorded figures for {resolved.stage_id} were measured on another version of "
-                       f"{loaded.info.benchmark_id} (hash differs); not compared", err=True)
-        else:
-            differing = compare_with_recorded(report, entry.metrics)
-            if differing:
-                click.echo(f"DIFFERS from the figures recorded for {resolved.stage_id} ({entry.date}): "
-                           + ", ".join(f"{n} {report.metrics[n]:.4f} vs {entry.metrics[n]:.4f}" for n in differing))
-            else:
-                click.echo(f"matches the figures recorded for {resolved.stage_id} ({entry.date}) within 0.005")
+    verdict = recorded_verdict(resolved, report)
+    if verdict is not None:
+        click.echo(verdict, err=as_json)  # keep stdout pure JSON under --json
+    if record:
+        record_evaluation(report, resolved.stage_id, resolved.input_size, archive_root)
+        click.echo(f"recorded in {resolved.stage_id}/stage.json", err=True)
 
 
 @main.command()

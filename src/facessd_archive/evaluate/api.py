@@ -43,7 +43,7 @@ def load_benchmark_spec(path: Path | None, fmt: str | None = None, split: Path |
 
     bench = load_benchmark(Path(path), fmt=fmt, split=split, skip_bad=skip_bad)
     split_name = Path(split).name if split else None
-    info = BenchmarkInfo(name=bench.name, benchmark_id=f"{bench.format}:{bench.name}" + (f":{split_name}" if split_name else ""),
+    info = BenchmarkInfo(name=bench.name, benchmark_id=f"{bench.format}:{bench.name}",
                          content_hash=bench.content_hash, num_images=len(bench.samples),
                          num_faces=sum(s.num_faces for s in bench.samples), split=split_name)
     return LoadedBenchmark(info, list(bench.samples), list(bench.skipped))
@@ -55,6 +55,7 @@ class ResolvedDetector:
     runtime: str
     stage_id: str | None = None  # set when the spec named an archived stage
     recorded: dict | None = None  # the stage's recorded evaluations (manifest entries), if any
+    input_size: int | None = None  # the SSD input size, for records
 
 
 def resolve_detector(spec: str | None, runtime: str = "tf", archive_root: Path | None = None) -> ResolvedDetector:
@@ -69,7 +70,8 @@ def resolve_detector(spec: str | None, runtime: str = "tf", archive_root: Path |
         from facessd_archive.model.checkpoint import load_detector
 
         detector = load_detector(Path(spec))
-        return ResolvedDetector(SSDBatchDetector(make_runtime(detector, runtime), name=Path(spec).name), runtime)
+        return ResolvedDetector(SSDBatchDetector(make_runtime(detector, runtime), name=Path(spec).name), runtime,
+                                input_size=detector.config.input_size)
     from facessd_archive.archive.store import open_archive
 
     archive = open_archive(archive_root)
@@ -80,7 +82,8 @@ def resolve_detector(spec: str | None, runtime: str = "tf", archive_root: Path |
     detector = load_detector(folder)
     return ResolvedDetector(SSDBatchDetector(make_runtime(detector, runtime), name=stage.stage_id), runtime,
                             stage_id=stage.stage_id,
-                            recorded={e.benchmark_id: e for e in stage.manifest.evaluations})
+                            recorded={e.benchmark_id: e for e in stage.manifest.evaluations if e.source == "measured"},
+                            input_size=detector.config.input_size)
 
 
 def evaluate(detector: ResolvedDetector, benchmark: LoadedBenchmark, batch_size: int = 8,
@@ -97,6 +100,38 @@ def compare_with_recorded(report: EvaluationReport, recorded_metrics: dict[str, 
     """Names of metrics that differ from the recorded figures by more than ``tolerance``."""
     return [name for name, value in report.metrics.items()
             if name in recorded_metrics and abs(value - recorded_metrics[name]) > tolerance]
+
+
+def recorded_verdict(detector: ResolvedDetector, report: EvaluationReport, tolerance: float = 0.005) -> str | None:
+    """One line saying whether ``report`` matches the figures the stage recorded on the same
+    benchmark (same id and content hash); None when the detector is not an archived stage."""
+    if detector.recorded is None:
+        return None
+    b = report.benchmark
+    entry = detector.recorded.get(b.benchmark_id)
+    if entry is None:
+        return f"no figures recorded for {detector.stage_id} on {b.benchmark_id}"
+    if entry.benchmark_hash != b.content_hash:
+        return (f"the figures recorded for {detector.stage_id} were measured on another version of "
+                f"{b.benchmark_id} (content hash differs): not compared")
+    differing = compare_with_recorded(report, entry.metrics, tolerance)
+    if differing:
+        return (f"DIFFERS from the figures recorded for {detector.stage_id} ({entry.date}): "
+                + ", ".join(f"{n} {report.metrics[n]:.4f} vs {entry.metrics[n]:.4f}" for n in differing))
+    return f"matches the figures recorded for {detector.stage_id} ({entry.date}) within {tolerance}"
+
+
+def record_evaluation(report: EvaluationReport, stage_id: str, input_size: int | None,
+                      archive_root: Path | None = None) -> None:
+    """Append ``report``'s twelve numbers to the stage's manifest as a measured evaluation."""
+    from facessd_archive.archive.records import DatasetRef, Evaluation
+    from facessd_archive.archive.store import open_archive
+
+    b = report.benchmark
+    evaluation = Evaluation.measured(DatasetRef(b.benchmark_id, split=b.split, sha256=b.content_hash),
+                                     report.metrics, input_size=input_size,
+                                     note=f"{b.num_images} images, {b.num_faces} faces; runtime {report.runtime}")
+    open_archive(archive_root).record_evaluation(stage_id, evaluation)
 
 
 def evaluate_many(specs: Sequence[str], benchmark: LoadedBenchmark, runtime: str = "tf", batch_size: int = 8,
