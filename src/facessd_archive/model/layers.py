@@ -23,11 +23,13 @@ class FusedBatchNorm(keras.layers.Layer):
 
     def build(self, input_shape):
         c = int(input_shape[-1])
-        self.gamma = self.add_weight(name="gamma", shape=(c,), initializer="ones")
-        self.beta = self.add_weight(name="beta", shape=(c,), initializer="zeros")
-        self.moving_mean = self.add_weight(name="moving_mean", shape=(c,), initializer="zeros", trainable=False)
+        # autocast=False: under a mixed-precision policy the statistics stay float32 (as in Keras' own BN).
+        self.gamma = self.add_weight(name="gamma", shape=(c,), initializer="ones", autocast=False)
+        self.beta = self.add_weight(name="beta", shape=(c,), initializer="zeros", autocast=False)
+        self.moving_mean = self.add_weight(name="moving_mean", shape=(c,), initializer="zeros", trainable=False,
+                                           autocast=False)
         self.moving_variance = self.add_weight(name="moving_variance", shape=(c,), initializer="ones",
-                                               trainable=False)
+                                               trainable=False, autocast=False)
 
     def call(self, x, training=None):
         gamma = tf.cast(self.gamma, tf.float32)
