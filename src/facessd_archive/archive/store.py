@@ -171,6 +171,9 @@ class Archive:
         target.parent.mkdir(parents=True, exist_ok=True)
         safe_join(self.root, stage_id)  # re-check: parents were just created, none may be a link
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.sealing-", dir=target.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a sealed stage is as readable as any folder
         try:
             yield tmp
             _fsync_dir(tmp)
