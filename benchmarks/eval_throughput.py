@@ -7,7 +7,7 @@ What it does, on the same decoded images:
 1. builds the detector (``--model`` folder, else ``face_config(300, 1.0)`` with He-normal random
    weights so that scores and boxes actually vary with the image);
 2. resizes every image once to the input size (the runner's bilinear ``tf.image.resize``);
-3. times the TF runtime and the TFLite runtime (batch loop and resized-input modes) at each
+3. times the TF runtime and the TFLite runtime (parallel, batch loop and resized-input modes) at each
    batch size; every group of (largest batch) images goes through all variants before the
    next group, so a change of background load hits every variant alike; ``--rounds`` passes
    over all images, a variant's figure is its median pass (and its best, the least disturbed);
@@ -45,7 +45,8 @@ FACEMASK = ROOT.parent / "shared" / "data" / "facemask"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", type=Path, help="model folder (model_config.json + weights); default: random weights")
-    p.add_argument("--input-size", type=int, default=300)
+    p.add_argument("--input-size", type=int, default=None,
+                   help="default: the model's own size with --model, else 300")
     p.add_argument("--depth-multiplier", type=float, default=1.0, help="for the random model only")
     p.add_argument("--images", type=int, default=48,
                    help="how many benchmark images (default 48), rounded down to whole batches of the largest size")
@@ -99,13 +100,15 @@ def build_detector(args):
     if args.model is not None:
         from facessd_archive.model.checkpoint import load_detector
 
-        return load_detector(args.model, input_size=args.input_size), str(args.model)
+        detector = load_detector(args.model, input_size=args.input_size)  # None keeps the model's size
+        return detector, f"{args.model} at {detector.config.input_size}x{detector.config.input_size}"
     from facessd_archive.model.config import face_config
     from facessd_archive.model.detector import SSDDetector
 
-    detector = SSDDetector(face_config(input_size=args.input_size, depth_multiplier=args.depth_multiplier))
+    size = args.input_size or 300
+    detector = SSDDetector(face_config(input_size=size, depth_multiplier=args.depth_multiplier))
     randomise_weights(detector, args.seed)
-    return detector, f"random He-normal weights, face_config({args.input_size}, {args.depth_multiplier})"
+    return detector, f"random He-normal weights, face_config({size}, {args.depth_multiplier})"
 
 
 class FrozenTFRuntime:
@@ -244,14 +247,15 @@ def main(argv: list[str] | None = None) -> dict:
     convert_to_tflite(detector)  # timed alone: what a cold cache costs
     convert_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    lite_loop = TFLiteRuntime(detector, num_threads=args.threads, batch_mode="loop")
+    lite_loop = TFLiteRuntime(detector, num_threads=args.threads)  # the default batch mode ('parallel')
     prepare_s = time.perf_counter() - t0
     runtimes = {"tf": TFRuntime(detector), "tflite": lite_loop}
     variants = [(name, b) for name in runtimes for b in batch_sizes]
     for b in batch_sizes:
-        if b > 1:  # resize mode at batch 1 is the loop; one interpreter per batch size, as a run with one size has
-            runtimes[f"tflite-resize{b}"] = TFLiteRuntime(detector, num_threads=args.threads, batch_mode="resize")
-            variants.append((f"tflite-resize{b}", b))
+        if b > 1:  # at batch 1 every mode is the same call; one interpreter per batch size, as a run with one size has
+            for mode in ("loop", "resize"):
+                runtimes[f"tflite-{mode}{b}"] = TFLiteRuntime(detector, num_threads=args.threads, batch_mode=mode)
+                variants.append((f"tflite-{mode}{b}", b))
     if args.tf_frozen:
         runtimes["tf-frozen"] = FrozenTFRuntime(detector)
         variants += [("tf-frozen", b) for b in batch_sizes]
@@ -266,7 +270,7 @@ def main(argv: list[str] | None = None) -> dict:
             outputs.setdefault(v, out)
 
     n = len(images)
-    label = {v: f"{'tflite-resize' if v[0].startswith('tflite-resize') else v[0]}@{v[1]}" for v in variants}
+    label = {v: f"{v[0].rstrip('0123456789')}@{v[1]}" for v in variants}
     speed = {label[v]: summarise(n, v[1], timings[v]) for v in variants}
     ratios = {}
     for b in batch_sizes:
