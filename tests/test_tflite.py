@@ -84,10 +84,11 @@ def test_tflite_gives_the_tf_detections(lite, tf_out, images):
     _assert_same_detections(tf_out, lite(images))
 
 
-def test_resize_mode_and_batch_sizes_agree(detector, cache_dir, lite, images, tf_out):
-    resized = TFLiteRuntime(detector, batch_mode="resize", cache_dir=cache_dir)
-    _assert_same_detections(tf_out, resized(images))
-    one = lite(images[1:2])  # loop mode, one image: the same as its row in the batch
+def test_every_batch_mode_and_batch_size_agree(detector, cache_dir, lite, images, tf_out):
+    assert lite.batch_mode == "parallel"  # the default: the batch split over one-thread interpreters
+    for mode in ("resize", "loop"):
+        _assert_same_detections(tf_out, TFLiteRuntime(detector, batch_mode=mode, cache_dir=cache_dir)(images))
+    one = lite(images[1:2])  # one image (the multi-threaded interpreter): the same as its row in the batch
     np.testing.assert_allclose(one.boxes[0], lite(images).boxes[1], atol=1e-6)
 
 
@@ -187,7 +188,7 @@ def test_the_key_changes_with_weights_and_config(detector):
 
 def test_bad_settings_and_inputs_are_refused(detector, lite):
     with pytest.raises(ConfigError, match="batch_mode must be one of"):
-        TFLiteRuntime(detector, batch_mode="parallel")
+        TFLiteRuntime(detector, batch_mode="threads")
     with pytest.raises(ConfigError, match="num_threads must be >= 1"):
         TFLiteRuntime(detector, num_threads=0)
     with pytest.raises(ValueError, match=r"expected images \[B >= 1, 96, 96, 3\]"):
