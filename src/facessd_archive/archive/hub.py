@@ -98,7 +98,7 @@ def hub_errors(settings: HubSettings, what: str) -> Iterator[None]:
 
     try:
         yield
-    except hf.LocalEntryNotFoundError as e:
+    except hf.LocalEntryNotFoundError:
         why = "offline (HF_HUB_OFFLINE or --offline)" if settings.offline else f"{settings.endpoint} unreachable"
         raise fail(f"not in the local cache {settings.cache_dir} and {why}; pull once online first") from None
     except hf.GatedRepoError as e:

@@ -7,7 +7,6 @@ Commands live in sibling modules by topic (train, evaluate, archive) and registe
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 

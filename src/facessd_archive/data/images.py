@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from facessd_archive.errors import ImageError
+from facessd_archive.errors import DataError, ImageError
+
+if TYPE_CHECKING:
+    from facessd_archive.data.sample import Sample
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
@@ -25,3 +29,19 @@ def load_rgb(path: str | Path) -> np.ndarray:
             return np.asarray(im.convert("RGB"))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise ImageError(f"{path}: cannot decode image ({e})") from e
+
+
+def load_sample_image(sample: "Sample") -> np.ndarray:
+    """Decode a sample's image and check its annotation against it (stated size, boxes inside).
+
+    The one place training and evaluation read a benchmark image, so both refuse the same bad data.
+    """
+    from facessd_archive.data.sample import validate_boxes
+
+    image = load_rgb(sample.image_path)
+    h, w = image.shape[:2]
+    if sample.width is not None and (sample.width, sample.height) != (w, h):
+        raise DataError(f"{sample.image_path}: annotation says {sample.width}x{sample.height} "
+                        f"but the image is {w}x{h}")
+    validate_boxes(sample, w, h, sample.image_path)
+    return image

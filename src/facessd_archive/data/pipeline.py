@@ -15,8 +15,8 @@ import numpy as np
 import tensorflow as tf
 
 from facessd_archive.data.augment import random_flip_left_right, ssd_random_crop
-from facessd_archive.data.images import load_rgb
-from facessd_archive.data.sample import Sample, validate_boxes
+from facessd_archive.data.images import load_sample_image
+from facessd_archive.data.sample import Sample
 from facessd_archive.errors import DataError
 from facessd_archive.model.config import ModelConfig
 from facessd_archive.model.targets import assign_targets
@@ -32,12 +32,8 @@ def normalised_yxyx(sample: Sample, width: int, height: int) -> np.ndarray:
 def decoded_examples(samples: Sequence[Sample]) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Yield (uint8 image, normalised yxyx boxes, ignore flags), checking each annotation against its image."""
     for sample in samples:
-        image = load_rgb(sample.image_path)
+        image = load_sample_image(sample)
         h, w = image.shape[:2]
-        if sample.width is not None and (sample.width, sample.height) != (w, h):
-            raise DataError(f"{sample.image_path}: annotation says {sample.width}x{sample.height} "
-                            f"but the image is {w}x{h}")
-        validate_boxes(sample, w, h, sample.image_path)
         yield image, normalised_yxyx(sample, w, h), sample.ignore
 
 

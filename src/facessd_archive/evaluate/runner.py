@@ -15,8 +15,8 @@ from typing import Callable, Protocol, Sequence
 import numpy as np
 import tensorflow as tf
 
-from facessd_archive.data.images import load_rgb
-from facessd_archive.data.sample import Sample, validate_boxes
+from facessd_archive.data.images import load_rgb, load_sample_image
+from facessd_archive.data.sample import Sample
 from facessd_archive.errors import DataError
 from facessd_archive.evaluate.coco_metrics import ImageDetections
 from facessd_archive.evaluate.runtime import Runtime
@@ -97,14 +97,9 @@ def run_detector(detector: BatchDetector, samples: Sequence[Sample], batch_size:
         chunk = samples[start:start + batch_size]
         images = []
         for sample in chunk:
-            image = load_rgb(sample.image_path)
-            h, w = image.shape[:2]
-            if sample.width is not None and (sample.width, sample.height) != (w, h):
-                raise DataError(f"{sample.image_path}: annotation says {sample.width}x{sample.height} "
-                                f"but the image is {w}x{h}")
-            validate_boxes(sample, w, h, sample.image_path)
+            image = load_sample_image(sample)
             images.append(image)
-            run.sizes.append((h, w))
+            run.sizes.append(image.shape[:2])
         dets, model_seconds = detector.detect_batch(images)
         run.detections.extend(dets)
         elapsed = time.perf_counter() - t0
