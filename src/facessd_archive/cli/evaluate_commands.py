@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -42,7 +43,7 @@ def _load_benchmark(benchmark, fmt, split, skip_bad):
 def _run(resolved, loaded, batch_size, keep):
     from facessd_archive.evaluate.api import evaluate as run_evaluation
 
-    with click.progressbar(length=len(loaded.samples), label=f"{resolved.detector.name}", file=click.get_text_stream("stderr")) as bar:
+    with click.progressbar(length=len(loaded.samples), label=f"{resolved.detector.name}", file=sys.stderr) as bar:
         return run_evaluation(resolved, loaded, batch_size=batch_size, progress=bar.update, keep_detections=keep)
 
 
@@ -66,10 +67,12 @@ def _emit(reports, loaded, detections, as_json, report_dir):
 @_benchmark_options
 @click.option("--runtime", type=click.Choice(["tf", "tflite"]), default="tf", show_default=True,
               help="Run the SSD graph with TensorFlow or with TFLite (XNNPACK).")
+@click.option("--detector", "detector_option", default=None, metavar="DETECTOR",
+              help="Same as the DETECTOR argument (stage, model folder, or mtcnn / haar).")
 @click.option("--record", is_flag=True,
               help="Append the figures to the stage's manifest as a measured evaluation (stages only).")
 def evaluate(detector, benchmark, fmt, split, skip_bad, batch_size, archive_root, as_json, report_dir,
-             runtime, record) -> None:
+             runtime, detector_option, record) -> None:
     """COCO mAP and speed of DETECTOR on a face benchmark.
 
     DETECTOR is an archived stage id (e.g. keypoints/v1/NAME), a model folder or checkpoint,
@@ -78,6 +81,9 @@ def evaluate(detector, benchmark, fmt, split, skip_bad, batch_size, archive_root
     """
     from facessd_archive.evaluate.api import record_evaluation, recorded_verdict, resolve_detector
 
+    if detector is not None and detector_option is not None and detector != detector_option:
+        raise click.UsageError("give the detector once: as DETECTOR or as --detector")
+    detector = detector or detector_option
     loaded = _load_benchmark(benchmark, fmt, split, skip_bad)
     resolved = resolve_detector(detector, runtime=runtime, archive_root=archive_root)
     if record and resolved.stage_id is None:
