@@ -27,7 +27,7 @@ import math
 import re
 from pathlib import Path
 
-from facessd_archive.data.sample import Sample, validate_boxes
+from facessd_archive.data.sample import Sample, read_annotation_lines, validate_boxes
 from facessd_archive.data.voc import Keep, OnBad, image_size, report_bad
 from facessd_archive.errors import AnnotationError, DataError
 
@@ -52,12 +52,7 @@ def fold_files(path: Path) -> list[Path]:
 
 def _parse(fold_file: Path) -> list[tuple[int, str, list[list[float]]]]:
     """(line number of the name, image name, ellipses ``[a, b, angle, cx, cy]``) for every entry."""
-    try:
-        lines = fold_file.read_text().splitlines()
-    except OSError as e:
-        raise AnnotationError(f"{fold_file}: cannot read ({e.strerror})") from None
-    except UnicodeDecodeError:
-        raise AnnotationError(f"{fold_file}: not a text file") from None
+    lines = read_annotation_lines(fold_file)
     entries, i = [], 0
     while i < len(lines):
         name = lines[i].strip()

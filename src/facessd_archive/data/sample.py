@@ -52,3 +52,13 @@ def validate_boxes(sample: Sample, width: int, height: int, source: str | Path,
         if x0 < -tolerance or y0 < -tolerance or x1 > width + tolerance or y1 > height + tolerance:
             raise AnnotationError(f"{source}: box {i} ({x0:g}, {y0:g}, {x1:g}, {y1:g}) lies outside the "
                                   f"{width}x{height} image")
+
+
+def read_annotation_lines(path: Path) -> list[str]:
+    """The lines of a text annotation file, or one ``AnnotationError`` naming it (unreadable, not text)."""
+    try:
+        return Path(path).read_text().splitlines()
+    except OSError as e:
+        raise AnnotationError(f"{path}: cannot read ({e.strerror})") from None
+    except UnicodeDecodeError:
+        raise AnnotationError(f"{path}: not a text file") from None

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from pathlib import Path, PurePosixPath
 
-from facessd_archive.data.sample import Sample, validate_boxes
+from facessd_archive.data.sample import Sample, read_annotation_lines, validate_boxes
 from facessd_archive.data.voc import Keep, OnBad, image_size, report_bad
 from facessd_archive.errors import AnnotationError, DataError
 
@@ -58,12 +58,7 @@ def _is_box_line(fields: list[str]) -> bool:
 
 def _parse(gt_file: Path) -> list[tuple[int, str, list[list[float]]]]:
     """(line number of the name, image name, rows of 10 numbers) for every entry of the file."""
-    try:
-        lines = gt_file.read_text().splitlines()
-    except OSError as e:
-        raise AnnotationError(f"{gt_file}: cannot read ({e.strerror})") from None
-    except UnicodeDecodeError:
-        raise AnnotationError(f"{gt_file}: not a text file") from None
+    lines = read_annotation_lines(gt_file)
     entries, i = [], 0
     while i < len(lines):
         name = lines[i].strip()
