@@ -84,3 +84,24 @@ def test_errors_are_one_line(model_dir, tmp_path):
     assert len(lines) == 1 and "nope" in lines[0]
     result = CliRunner().invoke(main, ["evaluate", str(model_dir), "--benchmark", str(VOC), "--record"])
     assert result.exit_code == 2 and "--record needs DETECTOR to be an archived stage" in result.output
+
+
+def test_an_undecodable_image_stops_the_run_or_is_skipped_and_counted(model_dir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "voc"
+    shutil.copytree(VOC, copy)
+    image = sorted((copy / "images").iterdir())[0]
+    image.write_bytes(image.read_bytes()[:100])  # truncated
+    result = CliRunner().invoke(main, ["evaluate", str(model_dir), "--benchmark", str(copy), "--json"])
+    assert result.exit_code == 2
+    assert f"error: {image}: cannot decode image" in result.output
+
+    result = CliRunner().invoke(main, ["evaluate", str(model_dir), "--benchmark", str(copy), "--json",
+                                       "--skip-bad"])
+    assert result.exit_code == 0, result.output
+    assert "warning: skipped 1 bad item(s)" in result.stderr
+    (report,) = json.loads(result.stdout)
+    total = len(list((VOC / "annotations").glob("*.xml")))
+    assert report["benchmark"]["num_images"] == total - 1 == report["speed"]["images"]
+    assert len(report["skipped"]) == 1 and str(image) in report["skipped"][0]

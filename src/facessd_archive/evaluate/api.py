@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from facessd_archive.data.sample import Sample
-from facessd_archive.errors import ConfigError
+from facessd_archive.errors import ConfigError, DataError
 from facessd_archive.evaluate.coco_metrics import ImageDetections
 from facessd_archive.evaluate.evaluation import BenchmarkInfo, EvaluationReport, evaluate_detector
 from facessd_archive.evaluate.runner import BatchDetector, SSDBatchDetector
@@ -39,14 +39,37 @@ def load_benchmark_spec(path: Path | None, fmt: str | None = None, split: Path |
                              content_hash=sample_benchmark_hash(samples), num_images=len(samples),
                              num_faces=sum(s.num_faces for s in samples))
         return LoadedBenchmark(info, samples, [])
-    from facessd_archive.data.benchmarks import load_benchmark
+    from facessd_archive.data.benchmarks import benchmark_hash, load_benchmark
 
     bench = load_benchmark(Path(path), fmt=fmt, split=split, skip_bad=skip_bad)
+    samples, skipped = list(bench.samples), list(bench.skipped)
+    if skip_bad:
+        samples, unreadable = _drop_unreadable(samples)
+        skipped += unreadable
+        if not samples:
+            raise DataError(f"{path}: no readable images left after skipping {len(skipped)} bad item(s)")
     split_name = Path(split).name if split else None
+    content_hash = bench.content_hash if len(samples) == len(bench.samples) else benchmark_hash(samples)
     info = BenchmarkInfo(name=bench.name, benchmark_id=f"{bench.format}:{bench.name}",
-                         content_hash=bench.content_hash, num_images=len(bench.samples),
-                         num_faces=sum(s.num_faces for s in bench.samples), split=split_name)
-    return LoadedBenchmark(info, list(bench.samples), list(bench.skipped))
+                         content_hash=content_hash, num_images=len(samples),
+                         num_faces=sum(s.num_faces for s in samples), split=split_name)
+    return LoadedBenchmark(info, samples, skipped)
+
+
+def _drop_unreadable(samples: list[Sample]) -> tuple[list[Sample], list[str]]:
+    """With --skip-bad: decode every image once up front and drop (and name) those that fail,
+    so the run and its reports only ever see readable samples."""
+    from facessd_archive.data.images import load_sample_image
+
+    kept, skipped = [], []
+    for sample in samples:
+        try:
+            load_sample_image(sample)
+        except DataError as e:
+            skipped.append(str(e))
+        else:
+            kept.append(sample)
+    return kept, skipped
 
 
 @dataclass
