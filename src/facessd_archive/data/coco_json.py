@@ -18,8 +18,8 @@ import json
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from facessd_archive.data.sample import Sample, validate_boxes
-from facessd_archive.data.voc import Keep, OnBad, image_size, report_bad
+from facessd_archive.data.images import image_size
+from facessd_archive.data.sample import Keep, OnBad, Sample, report_bad, validate_boxes
 from facessd_archive.errors import AnnotationError, DataError
 
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path, PurePosixPath
 
-from facessd_archive.data.sample import Sample, validate_boxes
-from facessd_archive.data.voc import Keep, OnBad, image_size, report_bad
+from facessd_archive.data.images import image_size
+from facessd_archive.data.sample import Keep, OnBad, Sample, report_bad, validate_boxes
 from facessd_archive.errors import AnnotationError, DataError
 
 

@@ -45,3 +45,14 @@ def load_sample_image(sample: "Sample") -> np.ndarray:
                         f"but the image is {w}x{h}")
     validate_boxes(sample, w, h, sample.image_path)
     return image
+
+
+def image_size(path: Path, source: str | Path) -> tuple[int, int]:
+    """(width, height) from the image header only (PIL decodes no pixels), for formats that do not state it."""
+    if not path.is_file():
+        raise ImageError(f"{path}: image file not found (listed in {source})")
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{path}: cannot read image header ({e})") from None

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from facessd_archive.errors import AnnotationError
+from facessd_archive.errors import AnnotationError, DataError
 
 
 @dataclass(frozen=True)
@@ -62,3 +62,17 @@ def read_annotation_lines(path: Path) -> list[str]:
         raise AnnotationError(f"{path}: cannot read ({e.strerror})") from None
     except UnicodeDecodeError:
         raise AnnotationError(f"{path}: not a text file") from None
+
+
+# Shared by every benchmark reader. ``OnBad`` receives the error for a bad item
+# (``load_benchmark(skip_bad=True)``), which the reader then skips; ``None`` raises.
+# ``Keep`` selects image ids (a split) before any image file is touched.
+OnBad = Callable[[DataError], None]
+Keep = Callable[[str], bool]
+
+
+def report_bad(error: DataError, on_bad: OnBad | None) -> None:
+    """Raise ``error``, or hand it to ``on_bad`` so the caller can skip the item and the skip is counted."""
+    if on_bad is None:
+        raise error
+    on_bad(error)

@@ -10,39 +10,11 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Callable
 
-from PIL import Image, UnidentifiedImageError
-
-from facessd_archive.data.sample import Sample, validate_boxes
-from facessd_archive.errors import AnnotationError, DataError, ImageError
+from facessd_archive.data.sample import OnBad, Sample, report_bad, validate_boxes
+from facessd_archive.errors import AnnotationError, DataError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
-
-# Shared by every benchmark reader. ``OnBad`` receives the error for a bad item
-# (``load_benchmark(skip_bad=True)``), which the reader then skips; ``None`` raises.
-# ``Keep`` selects image ids (a split) before any image file is touched.
-OnBad = Callable[[DataError], None]
-Keep = Callable[[str], bool]
-
-
-def report_bad(error: DataError, on_bad: OnBad | None) -> None:
-    """Raise ``error``, or hand it to ``on_bad`` so the caller can skip the item and the skip is counted."""
-    if on_bad is None:
-        raise error
-    on_bad(error)
-
-
-def image_size(path: Path, source: str | Path) -> tuple[int, int]:
-    """(width, height) from the image header only (PIL decodes no pixels), for formats that do not state it."""
-    if not path.is_file():
-        raise ImageError(f"{path}: image file not found (listed in {source})")
-    try:
-        with Image.open(path) as im:
-            return im.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"{path}: cannot read image header ({e})") from None
-
 
 def _number(node: ET.Element, tag: str, source: Path, where: str) -> float:
     child = node.find(tag)

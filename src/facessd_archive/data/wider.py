@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 from pathlib import Path, PurePosixPath
 
-from facessd_archive.data.sample import Sample, read_annotation_lines, validate_boxes
-from facessd_archive.data.voc import Keep, OnBad, image_size, report_bad
+from facessd_archive.data.images import image_size
+from facessd_archive.data.sample import Keep, OnBad, Sample, read_annotation_lines, report_bad, validate_boxes
 from facessd_archive.errors import AnnotationError, DataError
 
 FLAGS = ("blur", "expression", "illumination", "invalid", "occlusion", "pose")
