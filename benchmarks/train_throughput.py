@@ -70,7 +70,7 @@ from facessd_archive.model.detector import SSDDetector  # noqa: E402
 from facessd_archive.model.layers import FusedBatchNorm  # noqa: E402
 from facessd_archive.model.losses import ssd_loss  # noqa: E402
 from facessd_archive.model.mobilenet_v1 import EXTRA_BLOCK_DEPTHS  # noqa: E402
-from facessd_archive.model.ssd import build_ssd_network, feature_map_grids  # noqa: E402
+from facessd_archive.model.ssd import build_ssd_network, class_bias_initializer, feature_map_grids  # noqa: E402
 from facessd_archive.train.settings import TrainSettings  # noqa: E402
 from facessd_archive.train.trainer import make_optimizer, make_train_step  # noqa: E402
 
@@ -123,15 +123,6 @@ def build_ours_network(config: ModelConfig, batch_norm: str = "fused") -> keras.
         return build_ssd_network(config)
 
 
-def _class_bias(config: ModelConfig, n: int):
-    prior = config.class_prior_probability
-    if prior <= 0:
-        return "zeros"
-    logit = -math.log((1.0 - prior) / prior)
-    per_anchor = np.full(config.num_classes + 1, logit, dtype=np.float32)
-    per_anchor[0] = -logit
-    return keras.initializers.Constant(np.tile(per_anchor, n))
-
 
 def build_baseline_network(config: ModelConfig, batch_norm: str = "keras") -> keras.Model:
     """The plain-Keras SSD: keras.applications MobileNet + stock-layer extra blocks and heads.
@@ -183,7 +174,7 @@ def build_baseline_network(config: ModelConfig, batch_norm: str = "keras") -> ke
         b = keras.layers.Conv2D(n * 4, k, padding="same", kernel_regularizer=reg,
                                 name=f"BoxPredictor_{i}_BoxEncodingPredictor")(fmap)
         c = keras.layers.Conv2D(n * (config.num_classes + 1), k, padding="same", kernel_regularizer=reg,
-                                bias_initializer=_class_bias(config, n), name=f"BoxPredictor_{i}_ClassPredictor")(fmap)
+                                bias_initializer=class_bias_initializer(config, n), name=f"BoxPredictor_{i}_ClassPredictor")(fmap)
         boxes.append(keras.layers.Reshape((-1, 4))(b))
         logits.append(keras.layers.Reshape((-1, config.num_classes + 1))(c))
     outputs = {"box_encodings": keras.layers.Concatenate(axis=1)(boxes),

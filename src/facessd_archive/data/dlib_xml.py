@@ -15,7 +15,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path, PurePosixPath
 
 from facessd_archive.data.images import image_size
-from facessd_archive.data.sample import Keep, OnBad, Sample, report_bad, validate_boxes
+from facessd_archive.data.sample import Keep, OnBad, Sample, parse_xml, report_bad, validate_boxes
 from facessd_archive.errors import AnnotationError, DataError
 
 
@@ -40,12 +40,7 @@ def read_dlib_xml(xml_path: Path, keep: Keep | None = None, on_bad: OnBad | None
     xml_path = Path(xml_path)
     if not xml_path.is_file():
         raise DataError(f"{xml_path}: dlib XML file not found")
-    try:
-        root = ET.parse(xml_path).getroot()
-    except ET.ParseError as e:
-        raise AnnotationError(f"{xml_path}: malformed XML ({e})") from None
-    except OSError as e:
-        raise AnnotationError(f"{xml_path}: cannot read ({e.strerror})") from None
+    root = parse_xml(xml_path)
     images = root.find("images")
     if root.tag != "dataset" or images is None:
         raise AnnotationError(f"{xml_path}: not a dlib imglab file (needs <dataset><images>)")

@@ -8,6 +8,7 @@ crowd regions): a detection there is not a false positive, and missing it is not
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -52,6 +53,16 @@ def validate_boxes(sample: Sample, width: int, height: int, source: str | Path,
         if x0 < -tolerance or y0 < -tolerance or x1 > width + tolerance or y1 > height + tolerance:
             raise AnnotationError(f"{source}: box {i} ({x0:g}, {y0:g}, {x1:g}, {y1:g}) lies outside the "
                                   f"{width}x{height} image")
+
+
+def parse_xml(path: Path) -> "ET.Element":
+    """The root of an XML annotation file, or one ``AnnotationError`` naming it (malformed, unreadable)."""
+    try:
+        return ET.parse(path).getroot()
+    except ET.ParseError as e:
+        raise AnnotationError(f"{path}: malformed XML ({e})") from None
+    except OSError as e:
+        raise AnnotationError(f"{path}: cannot read ({e.strerror})") from None
 
 
 def read_annotation_lines(path: Path) -> list[str]:

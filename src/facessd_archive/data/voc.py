@@ -11,7 +11,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from facessd_archive.data.sample import OnBad, Sample, report_bad, validate_boxes
+from facessd_archive.data.sample import OnBad, Sample, parse_xml, report_bad, validate_boxes
 from facessd_archive.errors import AnnotationError, DataError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
@@ -28,12 +28,7 @@ def _number(node: ET.Element, tag: str, source: Path, where: str) -> float:
 
 def read_voc_annotation(xml_path: Path, images_dir: Path) -> Sample:
     """One VOC XML file -> ``Sample`` (boxes in pixels), with errors naming the file."""
-    try:
-        root = ET.parse(xml_path).getroot()
-    except ET.ParseError as e:
-        raise AnnotationError(f"{xml_path}: malformed XML ({e})") from None
-    except OSError as e:
-        raise AnnotationError(f"{xml_path}: cannot read ({e.strerror})") from None
+    root = parse_xml(xml_path)
     size = root.find("size")
     if size is None:
         raise AnnotationError(f"{xml_path}: no <size> element")

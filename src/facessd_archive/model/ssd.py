@@ -22,7 +22,7 @@ def preprocess(images):
     return keras.ops.cast(images, "float32") * (2.0 / 255.0) - 1.0
 
 
-def _class_bias_init(config: ModelConfig, num_anchors: int):
+def class_bias_initializer(config: ModelConfig, num_anchors: int):
     """Zero biases, or the focal-loss prior (RetinaNet): P(face) = prior, P(background) = 1 - prior."""
     prior = config.class_prior_probability
     if prior <= 0:
@@ -50,7 +50,7 @@ def build_ssd_network(config: ModelConfig) -> keras.Model:
         c = keras.layers.Conv2D(n * (config.num_classes + 1), k, padding="same",
                                 name=f"BoxPredictor_{i}_ClassPredictor",
                                 kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.03),
-                                bias_initializer=_class_bias_init(config, n), kernel_regularizer=reg)(fmap)
+                                bias_initializer=class_bias_initializer(config, n), kernel_regularizer=reg)(fmap)
         # [B, h, w, n*4] -> [B, h*w*n, 4]: anchor kind fastest, then x, then y (matches anchors.py).
         boxes.append(keras.layers.Reshape((-1, 4), name=f"BoxPredictor_{i}_boxes")(b))
         logits.append(keras.layers.Reshape((-1, config.num_classes + 1), name=f"BoxPredictor_{i}_logits")(c))
