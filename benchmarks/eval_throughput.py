@@ -16,7 +16,7 @@ What it does, on the same decoded images:
 5. runs MTCNN once over the original images for reference (``--no-mtcnn`` skips it).
 
 Images: ``../shared/data/facemask`` val split when present, else
-``facessd_archive.data.synthetic.sample_benchmark()`` when that exists, else random noise
+``facessd_archive.data.synthetic.benchmark.sample_benchmark()`` when that exists, else random noise
 (speed only, no mAP). Model time is the runtime call alone: resized float32 batch in,
 post-processed detections out (graph, decode and NMS), as in ``run_detector``'s model time.
 CPU ms per image (process CPU time, all threads) is printed too: it moves far less than wall time
@@ -67,13 +67,13 @@ def load_inputs(n: int, seed: int):
     from facessd_archive.data.images import load_rgb
 
     if (FACEMASK / "annotations").is_dir() and (FACEMASK / "val.txt").is_file():
-        from facessd_archive.data.benchmarks import load_benchmark
+        from facessd_archive.data.readers.formats import load_benchmark
 
         bench = load_benchmark(FACEMASK, split="val.txt")
         samples = bench.samples[:n]
         return [load_rgb(s.image_path) for s in samples], samples, f"facemask val ({len(samples)} images)"
     try:
-        from facessd_archive.data.synthetic import sample_benchmark  # type: ignore[attr-defined]
+        from facessd_archive.data.synthetic.benchmark import sample_benchmark  # type: ignore[attr-defined]
 
         bench = sample_benchmark()
         samples = list(getattr(bench, "samples", bench))[:n]

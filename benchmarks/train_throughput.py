@@ -61,7 +61,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from facessd_archive.data.pipeline import decoded_examples, make_train_example, training_dataset  # noqa: E402
+from facessd_archive.train.inputs import decoded_examples, make_train_example, training_dataset  # noqa: E402
 from facessd_archive.data.sample import Sample  # noqa: E402
 from facessd_archive.model import mobilenet_v1  # noqa: E402
 from facessd_archive.model.anchors import anchors_for  # noqa: E402
@@ -218,7 +218,7 @@ def facemask_samples(root: Path = FACEMASK_ROOT) -> list[Sample]:
     """facemask's train split (never val), sorted by image id; [] when the set is absent."""
     if not (root / "annotations").is_dir() or not (root / "train.txt").is_file():
         return []
-    from facessd_archive.data.benchmarks import load_benchmark
+    from facessd_archive.data.readers.formats import load_benchmark
 
     return sorted(load_benchmark(root, fmt="voc", split="train.txt").samples, key=lambda s: s.image_id)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from facessd_archive.data.augment import (
+from facessd_archive.train.augment import (
     RANDOM_COEF,
     crop_to_window,
     flip_left_right,

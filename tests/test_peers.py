@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from facessd_archive.data.images import load_rgb
-from facessd_archive.data.voc import read_voc_annotation
+from facessd_archive.data.readers.voc import read_voc_annotation
 from facessd_archive.errors import ConfigError, FacessdError
 from facessd_archive.evaluate.coco_metrics import ImageDetections
 from facessd_archive.evaluate.peers import PEERS, HaarDetector, MTCNNDetector, make_peer

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from facessd_archive.data.pipeline import (
+from facessd_archive.train.inputs import (
     decoded_examples,
     normalised_yxyx,
     training_dataset,
 )
 from facessd_archive.data.sample import Sample
-from facessd_archive.data.voc import read_voc_folder
+from facessd_archive.data.readers.voc import read_voc_folder
 from facessd_archive.errors import DataError, ImageError
 from facessd_archive.model import box_coder
 from facessd_archive.model.anchors import anchors_for

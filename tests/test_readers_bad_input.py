@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from facessd_archive.data.benchmarks import load_benchmark
+from facessd_archive.data.readers.formats import load_benchmark
 from facessd_archive.errors import AnnotationError, DataError, ImageError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "benchmarks"

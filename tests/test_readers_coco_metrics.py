@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facessd_archive.data.benchmarks import load_benchmark
+from facessd_archive.data.readers.formats import load_benchmark
 from facessd_archive.evaluate.coco_metrics import ImageDetections, compute_coco_metrics
 
 FIXTURES = Path(__file__).parent / "fixtures" / "benchmarks"

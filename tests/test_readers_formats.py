@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facessd_archive.data.benchmarks import FORMATS, HASH_VERSION, detect_format, load_benchmark
-from facessd_archive.data.fddb import ellipse_to_box
+from facessd_archive.data.readers.formats import FORMATS, HASH_VERSION, detect_format, load_benchmark
+from facessd_archive.data.readers.fddb import ellipse_to_box
 
 FIXTURES = Path(__file__).parent / "fixtures" / "benchmarks"
 

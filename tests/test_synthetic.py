@@ -12,11 +12,11 @@ import pytest
 from PIL import Image
 
 from facessd_archive.data.images import load_rgb
-from facessd_archive.data.synthetic import (
+from facessd_archive.data.synthetic.benchmark import (
     ANNOTATIONS, SAMPLE_BENCHMARK_ID, sample_benchmark, sample_benchmark_dir, sample_benchmark_hash)
-from facessd_archive.data.synthetic_faces import draw_person
-from facessd_archive.data.synthetic_head import FRONTAL_WIDTH, face_box
-from facessd_archive.data.synthetic_person import Person
+from facessd_archive.data.synthetic.faces import draw_person
+from facessd_archive.data.synthetic.head import FRONTAL_WIDTH, face_box
+from facessd_archive.data.synthetic.person import Person
 from facessd_archive.errors import ConfigError
 
 FACE_KEYS = {"width_px", "height_px", "size", "pose", "yaw_deg", "roll_deg", "tilted", "skin_tone", "skin_rgb",

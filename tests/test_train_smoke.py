@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from facessd_archive.data.voc import read_voc_folder
+from facessd_archive.data.readers.voc import read_voc_folder
 from facessd_archive.errors import CheckpointError
 from facessd_archive.model.checkpoint import find_checkpoint, load_detector
 from facessd_archive.model.config import face_config

@@ -8,7 +8,7 @@ import pytest
 from conftest import voc_xml, write_jpeg, write_png
 from facessd_archive.data.images import load_rgb
 from facessd_archive.data.sample import Sample
-from facessd_archive.data.voc import read_split, read_voc_annotation, read_voc_folder
+from facessd_archive.data.readers.voc import read_split, read_voc_annotation, read_voc_folder
 from facessd_archive.errors import AnnotationError, DataError, ImageError
 
 

@@ -14,7 +14,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import tensorflow as tf
 
-from facessd_archive.data.augment import random_flip_left_right, ssd_random_crop
+from facessd_archive.train.augment import random_flip_left_right, ssd_random_crop
 from facessd_archive.data.images import load_sample_image
 from facessd_archive.data.sample import Sample
 from facessd_archive.errors import DataError

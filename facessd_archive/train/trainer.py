@@ -18,7 +18,7 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
-from facessd_archive.data.pipeline import training_dataset
+from facessd_archive.train.inputs import training_dataset
 from facessd_archive.data.sample import Sample
 from facessd_archive.errors import CheckpointError
 from facessd_archive.fileio import atomic_write_json

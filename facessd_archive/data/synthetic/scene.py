@@ -16,10 +16,10 @@ import math
 import numpy as np
 from PIL import Image
 
-from facessd_archive.data.synthetic_backdrop import draw_background, finish_image, lighting_gain
-from facessd_archive.data.synthetic_faces import draw_person
-from facessd_archive.data.synthetic_head import face_box
-from facessd_archive.data.synthetic_person import Person, describe, sample_person
+from facessd_archive.data.synthetic.backdrop import draw_background, finish_image, lighting_gain
+from facessd_archive.data.synthetic.faces import draw_person
+from facessd_archive.data.synthetic.head import face_box
+from facessd_archive.data.synthetic.person import Person, describe, sample_person
 
 SAMPLE_BENCHMARK_ID = "facessd-sample-v1"  # recorded in every scene; bump it with any drawing change
 

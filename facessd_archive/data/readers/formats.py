@@ -24,13 +24,13 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from facessd_archive.data.coco_json import read_coco_json
-from facessd_archive.data.dlib_xml import read_dlib_xml
-from facessd_archive.data.fddb import FOLD_PATTERN, read_fddb
-from facessd_archive.data.openimages import HUMAN_FACE, read_openimages_csv
+from facessd_archive.data.readers.coco_json import read_coco_json
+from facessd_archive.data.readers.dlib_xml import read_dlib_xml
+from facessd_archive.data.readers.fddb import FOLD_PATTERN, read_fddb
+from facessd_archive.data.readers.openimages import HUMAN_FACE, read_openimages_csv
 from facessd_archive.data.sample import Sample, report_bad
-from facessd_archive.data.voc import read_split, read_voc_folder
-from facessd_archive.data.wider import find_wider_gt, read_wider, wider_split_name
+from facessd_archive.data.readers.voc import read_split, read_voc_folder
+from facessd_archive.data.readers.wider import find_wider_gt, read_wider, wider_split_name
 from facessd_archive.errors import DataError, ImageError
 
 FORMATS: tuple[str, ...] = ("voc", "wider", "fddb", "coco", "dlib", "openimages")

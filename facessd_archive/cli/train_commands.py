@@ -37,7 +37,7 @@ def train(data_root: Path, data_format: str | None, split: Path | None, out_dir:
           batch_size: int, steps: int, learning_rate: float, warmup_steps: int, optimizer: str, seed: int,
           checkpoint_every: int, init_from: Path | None, from_stage: str | None, archive_root: Path | None) -> None:
     """Train a face detector on a Pascal VOC folder (from scratch, or from --init-from)."""
-    from facessd_archive.data.benchmarks import load_benchmark
+    from facessd_archive.data.readers.formats import load_benchmark
     from facessd_archive.model.config import face_config
     from facessd_archive.train.settings import TrainSettings
     from facessd_archive.train.trainer import train as run_training

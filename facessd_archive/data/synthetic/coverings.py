@@ -12,10 +12,10 @@ import math
 
 import numpy as np
 
-from facessd_archive.data.synthetic_canvas import Canvas, shade
-from facessd_archive.data.synthetic_head import (
+from facessd_archive.data.synthetic.canvas import Canvas, shade
+from facessd_archive.data.synthetic.head import (
     B, ELLIPSE_BOTTOM, ELLIPSE_TOP, HEAD_YS, NOSE_DEPTH, NOSE_TIP_Y, Pose, ellipse, half_width)
-from facessd_archive.data.synthetic_person import Person
+from facessd_archive.data.synthetic.person import Person
 
 
 def _hair_window(pose: Pose, p: Person, scarf: bool) -> np.ndarray:

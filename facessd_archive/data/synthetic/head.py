@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from facessd_archive.data.synthetic_person import Person
+from facessd_archive.data.synthetic.person import Person
 
 A, B, DEPTH = 0.40, 0.58, 0.50
 BOX_TOP = -0.42           # forehead line: the top of the face box

@@ -16,7 +16,7 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from facessd_archive.data.synthetic_person import SKIN_TONES
+from facessd_archive.data.synthetic.person import SKIN_TONES
 
 
 def _colour(rng: np.random.RandomState, lo: int = 0, hi: int = 256) -> tuple[int, int, int]:

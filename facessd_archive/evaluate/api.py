@@ -32,14 +32,14 @@ def load_benchmark_spec(path: Path | None, fmt: str | None = None, split: Path |
                         skip_bad: bool = False, seed: int = 0) -> LoadedBenchmark:
     """A benchmark by path (format detected or ``fmt``), or the synthetic sample benchmark when ``path`` is None."""
     if path is None:
-        from facessd_archive.data.synthetic import SAMPLE_BENCHMARK_ID, sample_benchmark, sample_benchmark_hash
+        from facessd_archive.data.synthetic.benchmark import SAMPLE_BENCHMARK_ID, sample_benchmark, sample_benchmark_hash
 
         samples = sample_benchmark(seed=seed)
         info = BenchmarkInfo(name=f"{SAMPLE_BENCHMARK_ID} (synthetic, seed {seed})", benchmark_id=SAMPLE_BENCHMARK_ID,
                              content_hash=sample_benchmark_hash(samples), num_images=len(samples),
                              num_faces=sum(s.num_faces for s in samples))
         return LoadedBenchmark(info, samples, [])
-    from facessd_archive.data.benchmarks import benchmark_hash, load_benchmark
+    from facessd_archive.data.readers.formats import benchmark_hash, load_benchmark
 
     bench = load_benchmark(Path(path), fmt=fmt, split=split, skip_bad=skip_bad)
     samples, skipped = list(bench.samples), list(bench.skipped)

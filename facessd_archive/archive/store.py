@@ -1,7 +1,7 @@
 """The archive on disk: find stages, read them, seal new ones, and the few updates a sealed stage allows.
 
 Layout: ``ROOT/<stage id>/stage.json`` (+ ``README.md`` and the stage's files), e.g.
-``archive/keypoints/v1/v1_150x150_300K/stage.json``, and ``ROOT/archive.json`` naming the
+``keypoints/v1/v1_150x150_300K/stage.json``, and ``ROOT/archive.json`` naming the
 default stage. A stage is written whole into a hidden temp folder beside its final place
 (``.NAME.sealing-XXXX``) and renamed into place, so a crash never leaves a half stage
 under a stage id; discovery skips hidden folders.
@@ -33,7 +33,7 @@ from facessd_archive.archive.index import ARCHIVE_INDEX, ArchiveIndex, read_inde
 from facessd_archive.archive.manifest import (Evaluation, FileEntry, HubLocation, Manifest, ParentRef, Training,
                                               Weights)
 from facessd_archive.archive.paths import (STAGE_CARD, STAGE_MANIFEST, check_stage_id, is_regular_file,
-                                           list_source_files, safe_join)
+                                           STAGE_NAMESPACES, list_source_files, safe_join)
 from facessd_archive.errors import (ArchiveError, IntegrityError, ManifestError, StageExistsError, StageNotFoundError,
                                     UnsafePathError)
 from facessd_archive.fileio import atomic_write_text
@@ -47,8 +47,8 @@ WEIGHTS_PREFIX = "weights."
 
 
 def repository_archive() -> Path:
-    """The ``archive/`` folder of the source checkout this package runs from (may not exist)."""
-    return Path(facessd_archive.__file__).resolve().parents[2] / "archive"
+    """The source checkout this package runs from: the repository root is the archive (may not exist)."""
+    return Path(facessd_archive.__file__).resolve().parents[1]
 
 
 def resolve_archive_root(root: str | Path | None = None) -> Path:
@@ -59,10 +59,10 @@ def resolve_archive_root(root: str | Path | None = None) -> Path:
     if env:
         return Path(env)
     repo = repository_archive()
-    if repo.is_dir():
+    if (repo / ARCHIVE_INDEX).is_file():
         return repo
     raise ArchiveError(f"no archive: pass --archive DIR or set {ENV_ARCHIVE} "
-                       f"(no archive/ folder next to the package at {repo.parent})")
+                       f"(no archive.json in the checkout at {repo})")
 
 
 def open_archive(root: str | Path | None = None) -> "Archive":
@@ -98,13 +98,22 @@ class Archive:
 
     # --- discovery ----------------------------------------------------------------------------
     def scan(self) -> tuple[list[str], list[str]]:
-        """(valid stage ids, problems) for every ``stage.json`` under the root; hidden and symlinked
-        folders are not entered, and a stage's own subfolders are not searched for more stages."""
+        """(valid stage ids, problems) for every ``stage.json`` under the stage namespaces
+        (``keypoints/``, ``SSD/``); hidden and symlinked folders are not entered, and a stage's own
+        subfolders are not searched for more stages."""
         ids: list[str] = []
         problems: list[str] = []
         if not self.root.is_dir():
             return ids, problems
-        for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
+        for namespace in STAGE_NAMESPACES:
+            top = self.root / namespace
+            if top.is_symlink() or not top.is_dir():
+                continue
+            self._scan_namespace(top, ids, problems)
+        return sorted(ids), problems
+
+    def _scan_namespace(self, top: Path, ids: list[str], problems: list[str]) -> None:
+        for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             if STAGE_MANIFEST not in filenames:
                 continue
@@ -119,7 +128,6 @@ class Archive:
                 problems.append(f"{rel}/{STAGE_MANIFEST}: not a regular file (symlink?)")
                 continue
             ids.append(rel)
-        return sorted(ids), problems
 
     def stage_ids(self) -> list[str]:
         return self.scan()[0]

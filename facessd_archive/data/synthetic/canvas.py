@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from facessd_archive.data.synthetic_head import Pose
+from facessd_archive.data.synthetic.head import Pose
 
 
 def shade(rgb, f: float, alpha: int | None = None) -> tuple[int, ...]:

@@ -14,10 +14,10 @@ import math
 import numpy as np
 from PIL import Image, ImageFilter
 
-from facessd_archive.data.synthetic_canvas import Canvas, mix, shade
-from facessd_archive.data.synthetic_coverings import draw_back_hair, draw_eyewear, draw_hair, draw_hand, draw_mask
-from facessd_archive.data.synthetic_head import A, B, HEAD_YS, NOSE_DEPTH, NOSE_TIP_Y, Pose, ellipse, person_extent
-from facessd_archive.data.synthetic_person import Person
+from facessd_archive.data.synthetic.canvas import Canvas, mix, shade
+from facessd_archive.data.synthetic.coverings import draw_back_hair, draw_eyewear, draw_hair, draw_hand, draw_mask
+from facessd_archive.data.synthetic.head import A, B, HEAD_YS, NOSE_DEPTH, NOSE_TIP_Y, Pose, ellipse, person_extent
+from facessd_archive.data.synthetic.person import Person
 
 _EYE_XS = [-1.0 + i / 4 for i in range(9)]  # an eye's outline: upper lid left to right, lower lid back
 _LID_UP = np.array([(x, -0.038 * (1 - x * x) ** 0.7) for x in _EYE_XS])

@@ -44,7 +44,7 @@ import numpy as np
 
 from facessd_archive.data.images import load_rgb
 from facessd_archive.data.sample import Sample
-from facessd_archive.data.synthetic_scene import SAMPLE_BENCHMARK_ID, generate_scene
+from facessd_archive.data.synthetic.scene import SAMPLE_BENCHMARK_ID, generate_scene
 from facessd_archive.errors import ConfigError, DataError
 from facessd_archive.fileio import atomic_write_bytes, atomic_write_json
 
@@ -158,7 +158,7 @@ def _generate(folder: Path, seed: int, num_images: int) -> None:
                             "attributes": attributes})
         atomic_write_json(tmp / ANNOTATIONS, {
             "benchmark": SAMPLE_BENCHMARK_ID, "seed": seed, "num_images": num_images, "synthetic": True,
-            "note": "Synthetic scenes drawn by facessd_archive.data.synthetic; not photographs.",
+            "note": "Synthetic scenes drawn by facessd_archive.data.synthetic.benchmark; not photographs.",
             "images": entries})
         if _read_complete(folder, seed, num_images) is not None:  # another process finished first
             return

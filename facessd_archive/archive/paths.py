@@ -5,7 +5,7 @@ someone edited, a Hub repo's file listing), so each one is checked here before i
 the disk: a relative POSIX path, no ``..``, no empty or hidden parts, no backslash, no
 drive letter, and on disk no symlink anywhere between the archive root and the file.
 
-- stage id: 2+ parts, e.g. ``keypoints/v1/v1_150x150_300K`` or ``SSD/v1/TPU``;
+- stage id: 2+ parts under ``keypoints/`` or ``SSD/``, e.g. ``keypoints/v1/v1_150x150_300K`` or ``SSD/v1/TPU``;
 - file name: 1+ parts relative to its stage folder, e.g. ``weights.index`` or ``plots/pr.png``.
 """
 
@@ -23,6 +23,10 @@ from facessd_archive.errors import ArchiveError, UnsafePathError
 # conservative set of characters every filesystem and the Hub accept.
 _PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=-]*")
 MAX_PART_LENGTH = 128
+
+# The top-level folders that hold stages, as in the original faceSSD repository and a Hub archive
+# repo. Discovery walks only these, so a checkout's .venv/, runs/ or package are never searched.
+STAGE_NAMESPACES = ("keypoints", "SSD")
 
 STAGE_MANIFEST = "stage.json"
 STAGE_CARD = "README.md"
@@ -49,8 +53,12 @@ def _parts(path: str, what: str, min_parts: int) -> list[str]:
 
 
 def check_stage_id(stage_id: str) -> str:
-    """Return ``stage_id`` if it is a safe relative path of 2+ parts, else raise UnsafePathError."""
-    _parts(stage_id, "stage id", 2)
+    """Return ``stage_id`` if it is a safe relative path of 2+ parts under a stage namespace
+    (``keypoints/...`` or ``SSD/...``), else raise UnsafePathError."""
+    parts = _parts(stage_id, "stage id", 2)
+    if parts[0] not in STAGE_NAMESPACES:
+        raise UnsafePathError(f"stage id {stage_id!r} must start with one of {', '.join(STAGE_NAMESPACES)} "
+                              f"(e.g. keypoints/v1/NAME)")
     return stage_id
 
 

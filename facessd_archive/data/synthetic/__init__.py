@@ -1,0 +1,1 @@
+"""The built-in synthetic sample benchmark: procedurally drawn scenes with known face boxes (no data needed)."""
