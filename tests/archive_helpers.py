@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 from facessd_archive.archive import Archive, DatasetRef, Evaluation, Stage, Training
-from facessd_archive.evaluate.coco_metrics import METRIC_NAMES
+from facessd_archive.metric_names import METRIC_NAMES
 from facessd_archive.model.config import face_config
 
 DATA_FILE = "weights.data-00000-of-00001"

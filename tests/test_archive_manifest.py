@@ -12,7 +12,7 @@ from facessd_archive.archive import (DatasetRef, Evaluation, FileEntry, HubLocat
                                      Weights)
 from facessd_archive.archive.paths import check_file_name, check_stage_id
 from facessd_archive.errors import ManifestError, UnsafePathError
-from facessd_archive.evaluate.coco_metrics import METRIC_NAMES
+from facessd_archive.metric_names import METRIC_NAMES
 from facessd_archive.train.settings import TrainSettings
 
 SHA = "0123456789abcdef" * 4

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from facessd_archive.archive import Archive, Training
 from facessd_archive.cli import main
-from facessd_archive.evaluate.coco_metrics import METRIC_NAMES
+from facessd_archive.metric_names import METRIC_NAMES
 from facessd_archive.model.checkpoint import export_compact
 from facessd_archive.model.config import face_config
 from facessd_archive.model.detector import SSDDetector

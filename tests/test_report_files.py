@@ -10,7 +10,8 @@ from PIL import Image
 
 from conftest import write_jpeg
 from facessd_archive.data.sample import Sample
-from facessd_archive.evaluate.coco_metrics import METRIC_NAMES, ImageDetections, compute_coco_metrics
+from facessd_archive.evaluate.coco_metrics import ImageDetections, compute_coco_metrics
+from facessd_archive.metric_names import METRIC_NAMES
 from facessd_archive.evaluate.evaluation import BenchmarkInfo, EvaluationReport
 from facessd_archive.evaluate.report_files import (
     DETECTION_COLOUR,

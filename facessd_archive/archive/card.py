@@ -10,7 +10,7 @@ metrics and a ``model-index`` with every evaluation), built with huggingface_hub
 from __future__ import annotations
 
 from facessd_archive.archive.manifest import TOOL_NAME, Evaluation, Manifest
-from facessd_archive.evaluate.coco_metrics import METRIC_NAMES
+from facessd_archive.metric_names import METRIC_NAMES
 
 TAGS = ("face-detection", "object-detection", "ssd", "mobilenet-v1", "tensorflow", TOOL_NAME)
 _SHORT = {name: name.split("/", 1)[1] for name in METRIC_NAMES}  # "mAP@.50IOU"

@@ -15,7 +15,7 @@ from facessd_archive.archive.manifest import (DatasetRef, Evaluation, Manifest, 
                                               Weights)
 from facessd_archive.archive.store import Archive, Stage
 from facessd_archive.errors import StageExistsError
-from facessd_archive.evaluate.coco_metrics import METRIC_NAMES
+from facessd_archive.metric_names import METRIC_NAMES
 from facessd_archive.model.config import ModelConfig
 
 OPEN_IMAGES_FACE = "openimages-human-face"

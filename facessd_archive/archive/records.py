@@ -15,7 +15,7 @@ from typing import Any, Literal, Mapping
 
 from facessd_archive import __version__
 from facessd_archive.archive.schema import need
-from facessd_archive.evaluate.coco_metrics import METRIC_NAMES
+from facessd_archive.metric_names import METRIC_NAMES
 
 TOOL_NAME = "facessd-archive"
 MAP_METRIC = METRIC_NAMES[0]  # DetectionBoxes_Precision/mAP

@@ -20,22 +20,8 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from facessd_archive.data.sample import Sample
+from facessd_archive.metric_names import METRIC_NAMES
 
-# pycocotools ``stats[0..11]`` in order.
-METRIC_NAMES: tuple[str, ...] = (
-    "DetectionBoxes_Precision/mAP",
-    "DetectionBoxes_Precision/mAP@.50IOU",
-    "DetectionBoxes_Precision/mAP@.75IOU",
-    "DetectionBoxes_Precision/mAP (small)",
-    "DetectionBoxes_Precision/mAP (medium)",
-    "DetectionBoxes_Precision/mAP (large)",
-    "DetectionBoxes_Recall/AR@1",
-    "DetectionBoxes_Recall/AR@10",
-    "DetectionBoxes_Recall/AR@100",
-    "DetectionBoxes_Recall/AR@100 (small)",
-    "DetectionBoxes_Recall/AR@100 (medium)",
-    "DetectionBoxes_Recall/AR@100 (large)",
-)
 FACE_CATEGORY_ID = 1
 
 

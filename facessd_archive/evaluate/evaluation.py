@@ -15,7 +15,8 @@ import numpy as np
 
 from facessd_archive import __version__
 from facessd_archive.data.sample import Sample
-from facessd_archive.evaluate.coco_metrics import METRIC_NAMES, ImageDetections, compute_coco_metrics
+from facessd_archive.evaluate.coco_metrics import ImageDetections, compute_coco_metrics
+from facessd_archive.metric_names import METRIC_NAMES
 from facessd_archive.evaluate.runner import BatchDetector, run_detector
 
 

@@ -24,7 +24,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from facessd_archive.data.images import load_rgb
 from facessd_archive.data.sample import Sample
-from facessd_archive.evaluate.coco_metrics import METRIC_NAMES, ImageDetections
+from facessd_archive.evaluate.coco_metrics import ImageDetections
+from facessd_archive.metric_names import METRIC_NAMES
 from facessd_archive.evaluate.evaluation import EvaluationReport
 from facessd_archive.evaluate.table import SPEED_ROWS
 from facessd_archive.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text

@@ -6,7 +6,7 @@ from typing import Sequence
 
 from tabulate import tabulate
 
-from facessd_archive.evaluate.coco_metrics import METRIC_NAMES
+from facessd_archive.metric_names import METRIC_NAMES
 from facessd_archive.evaluate.evaluation import EvaluationReport
 
 SPEED_ROWS: tuple[tuple[str, str, str], ...] = (
