@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> dict:
     import tensorflow as tf
 
     from facessd_archive import __version__
-    from facessd_archive.evaluate.runtime import TFRuntime
+    from facessd_archive.evaluate.tf_runtime import TFRuntime
     from facessd_archive.evaluate.tflite_runtime import TFLiteRuntime, convert_to_tflite
 
     load_start = os.getloadavg()

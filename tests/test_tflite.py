@@ -14,7 +14,8 @@ from facessd_archive.data.sample import Sample
 from facessd_archive.errors import ConfigError
 from facessd_archive.evaluate import tflite_runtime
 from facessd_archive.evaluate.coco_metrics import ImageDetections, compute_coco_metrics
-from facessd_archive.evaluate.runtime import TFRuntime, make_runtime
+from facessd_archive.evaluate.runtimes import make_runtime
+from facessd_archive.evaluate.tf_runtime import TFRuntime
 from facessd_archive.evaluate.tflite_runtime import TFLiteRuntime, model_key
 from facessd_archive.model.config import face_config
 from facessd_archive.model.detector import SSDDetector
@@ -211,3 +212,31 @@ def test_tf_lite_interpreter_is_the_fallback(detector, cache_dir, lite, images, 
     a, b = lite(images), fallback(images)
     np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-6)
     np.testing.assert_allclose(a.scores, b.scores, atol=1e-6)
+
+
+def test_make_runtime_names_the_choices(detector):
+    assert isinstance(make_runtime(detector, "tf"), TFRuntime)
+    with pytest.raises(ConfigError, match="unknown runtime 'onnx': choose one of tf, tflite"):
+        make_runtime(detector, "onnx")
+
+
+def _evaluate_imports(module: str) -> set[str]:
+    """The ``facessd_archive.evaluate`` modules ``module`` imports anywhere in its source (lazy imports too)."""
+    import ast
+    from pathlib import Path
+
+    import facessd_archive.evaluate as package
+
+    tree = ast.parse((Path(package.__file__).parent / f"{module}.py").read_text())
+    names = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    names |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    return {n.rsplit(".", 1)[1] for n in names if n.startswith("facessd_archive.evaluate.")}
+
+
+def test_runtime_modules_import_downward_only():
+    """``runtime`` (the interface) imports no runtime; each runtime imports only it; ``runtimes`` picks."""
+    runtime_modules = {"runtime", "tf_runtime", "tflite_runtime", "runtimes"}
+    assert _evaluate_imports("runtime") & runtime_modules == set()
+    assert _evaluate_imports("tf_runtime") & runtime_modules == {"runtime"}
+    assert _evaluate_imports("tflite_runtime") & runtime_modules == {"runtime"}
+    assert _evaluate_imports("runtimes") & runtime_modules == {"runtime", "tf_runtime", "tflite_runtime"}

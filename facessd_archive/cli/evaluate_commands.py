@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
 from facessd_archive.cli import main
+from facessd_archive.progress import progressbar
 
 
 def _benchmark_options(f):
@@ -43,7 +43,7 @@ def _load_benchmark(benchmark, fmt, split, skip_bad):
 def _run(resolved, loaded, batch_size, keep):
     from facessd_archive.evaluate.api import evaluate as run_evaluation
 
-    with click.progressbar(length=len(loaded.samples), label=f"{resolved.detector.name}", file=sys.stderr) as bar:
+    with progressbar(len(loaded.samples), label=f"{resolved.detector.name}") as bar:
         return run_evaluation(resolved, loaded, batch_size=batch_size, progress=bar.update, keep_detections=keep)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from facessd_archive.errors import DataError, ImageError
 
@@ -14,14 +14,21 @@ if TYPE_CHECKING:
     from facessd_archive.data.sample import Sample
 
 
-def load_rgb(path: str | Path) -> np.ndarray:
-    """Decode ``path`` fully to ``[H, W, 3]`` uint8 RGB (alpha flattened, greyscale expanded)."""
+def load_rgb(path: str | Path, exif_orientation: bool = False) -> np.ndarray:
+    """Decode ``path`` fully to ``[H, W, 3]`` uint8 RGB (alpha flattened on white, greyscale expanded).
+
+    Pixels come in stored orientation by default, the frame benchmark annotations use.
+    ``exif_orientation=True`` applies the EXIF Orientation tag (``ImageOps.exif_transpose``),
+    giving the picture as a viewer shows it: what ``facessd detect`` runs on photos.
+    """
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"{path}: image file not found")
     try:
         with Image.open(path) as im:
             im.load()
+            if exif_orientation:
+                im = ImageOps.exif_transpose(im)
             if im.mode in ("RGBA", "LA", "P"):
                 im = im.convert("RGBA")
                 background = Image.new("RGBA", im.size, (255, 255, 255, 255))

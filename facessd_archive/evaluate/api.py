@@ -16,7 +16,7 @@ from facessd_archive.errors import ConfigError, DataError
 from facessd_archive.evaluate.coco_metrics import ImageDetections
 from facessd_archive.evaluate.evaluation import BenchmarkInfo, EvaluationReport, evaluate_detector
 from facessd_archive.evaluate.runner import BatchDetector, SSDBatchDetector
-from facessd_archive.evaluate.runtime import make_runtime
+from facessd_archive.evaluate.runtimes import make_runtime
 
 PEER_NAMES = ("mtcnn", "haar")
 

@@ -35,6 +35,7 @@ from facessd_archive.evaluate.runtime import RawDetections
 from facessd_archive.fileio import atomic_write_bytes
 from facessd_archive.model.detector import SSDDetector
 from facessd_archive.model.postprocess import postprocess
+from facessd_archive.tf_logs import tflite_info_dropped
 
 CONVERTER_VERSION = "facessd-tflite-v1"  # bump when the converted graph changes (signature, ops, options)
 BATCH_MODES = ("parallel", "loop", "resize")
@@ -157,7 +158,8 @@ class TFLiteRuntime:
         self._input = self._interpreter.get_input_details()[0]["index"]
         self._boxes_out, self._logits_out = self._output_indices()
         self._batch = 0
-        self._resize(1)
+        with tflite_info_dropped():  # the XNNPACK delegate announces itself on the first allocation
+            self._resize(1)
         anchors = detector.anchors
         config = detector.config
         k = config.num_classes + 1
@@ -219,8 +221,9 @@ class TFLiteRuntime:
     def _parallel_outputs(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if not self._workers:
             self._workers = [make_interpreter(self._model, 1)[0] for _ in range(self.num_threads)]
-            for worker in self._workers:
-                worker.allocate_tensors()
+            with tflite_info_dropped():
+                for worker in self._workers:
+                    worker.allocate_tensors()
             self._pool = ThreadPoolExecutor(self.num_threads, thread_name_prefix="tflite")
         n = len(self._workers)
 

@@ -25,6 +25,7 @@ from facessd_archive.fileio import atomic_write_json
 from facessd_archive.model.checkpoint import CONFIG_FILE, load_config, load_detector, save_config
 from facessd_archive.model.config import ModelConfig
 from facessd_archive.model.detector import SSDDetector
+from facessd_archive.progress import step_progbar
 from facessd_archive.train.schedules import CosineDecayWithWarmup
 from facessd_archive.train.settings import TrainSettings
 
@@ -114,8 +115,7 @@ def train(config: ModelConfig, settings: TrainSettings, samples: Sequence[Sample
                                seed=settings.seed + start, augment=settings.augment)
     train_step = make_train_step(detector, optimizer)
     writer = tf.summary.create_file_writer(str(run_dir / "train"))
-    bar = keras.utils.Progbar(settings.steps, stateful_metrics=["loss", "img/s"], verbose=1 if progress else 0,
-                              unit_name="step")
+    bar = step_progbar(settings.steps, enabled=progress, stateful_metrics=["loss", "img/s"], unit_name="step")
     history: list[dict[str, float]] = []
     losses: dict[str, float] = {}
     t0 = time.perf_counter()
