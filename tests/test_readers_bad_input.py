@@ -29,11 +29,17 @@ def one_line(error: pytest.ExceptionInfo) -> str:
 def test_missing_image_raises_then_skips(tmp_path):
     root = copy("wider", tmp_path)
     (root / PARADE_5).unlink()
+    # The official gt file covers the whole split: without a list, the images on disk are read.
+    b = load_benchmark(root)
+    assert len(b.samples) == 2 and "2 image(s) of the ground truth are present" in b.notes[0]
+    # A split that lists the image asks for it: then it is an error, or skipped and named.
+    split = tmp_path / "val.txt"
+    split.write_text(f"{PARADE_5.as_posix()}\nWIDER_val/images/0--Parade/0_Parade_marchingband_1_6.jpg\n")
     with pytest.raises(ImageError) as e:
-        load_benchmark(root)
+        load_benchmark(root, split=split)
     assert "0_Parade_marchingband_1_5.jpg: image file not found" in one_line(e)
-    b = load_benchmark(root, skip_bad=True)
-    assert len(b.samples) == 2 and len(b.skipped) == 1
+    b = load_benchmark(root, split=split, skip_bad=True)
+    assert len(b.samples) == 1 and len(b.skipped) == 1
     assert "0_Parade_marchingband_1_5.jpg: image file not found" in b.skipped[0]
 
 
@@ -139,7 +145,7 @@ def test_split_naming_absent_images(tmp_path):
     assert [s.image_id for s in b.samples] == ["a"] and len(b.skipped) == 2
     with pytest.raises(DataError) as e:
         load_benchmark(FIXTURES / "wider", split=split)
-    assert f"{split}: 3 listed image(s) are not in the wider benchmark" in one_line(e)
+    assert f"{split}: 3 listed image(s) are not in the WIDER ground truth" in one_line(e)
     with pytest.raises(DataError, match="has no images"):
         load_benchmark(FIXTURES / "wider", split=split, skip_bad=True)
 

@@ -1,4 +1,8 @@
-"""A real (tiny) training run on facemask images: the loss falls, checkpoints resume, configs are guarded."""
+"""A real (tiny) training run: the loss falls, checkpoints resume, configs are guarded.
+
+It trains on the built-in synthetic sample benchmark, so a fresh clone without ``../shared``
+tests training too; ``test_a_few_steps_on_real_facemask_photos`` adds the real photos when present.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import numpy as np
 import pytest
 
 from facessd_archive.data.readers.voc import read_voc_folder
+from facessd_archive.data.synthetic.benchmark import sample_benchmark
 from facessd_archive.errors import CheckpointError
 from facessd_archive.model.checkpoint import find_checkpoint, load_detector
 from facessd_archive.model.config import face_config
@@ -21,9 +26,10 @@ SETTINGS = TrainSettings(steps=30, batch_size=4, optimizer="adam", learning_rate
 
 
 @pytest.fixture(scope="module")
-def eight_samples(facemask_root):
-    samples = read_voc_folder(facemask_root, facemask_root / "train.txt")[:8]
-    assert len(samples) == 8
+def eight_samples(tmp_path_factory):
+    """Eight scenes of the built-in synthetic benchmark (generated, no data needed)."""
+    samples = sample_benchmark(seed=0, num_images=8, cache_dir=tmp_path_factory.mktemp("synthetic"))
+    assert len(samples) == 8 and all(s.num_faces > 0 for s in samples)
     return samples
 
 
@@ -84,3 +90,13 @@ def test_run_folder_of_another_config_is_refused(first_run, eight_samples):
     with pytest.raises(CheckpointError, match="holds a run with another model config") as info:
         train(other, SETTINGS, eight_samples, first_run.run_dir, progress=False)
     assert str(first_run.run_dir) in str(info.value)
+
+
+@pytest.mark.slow
+def test_a_few_steps_on_real_facemask_photos(facemask_root, tmp_path):
+    """The same loop on real photos (skips without ../shared/data/facemask)."""
+    samples = read_voc_folder(facemask_root, facemask_root / "train.txt")[:8]
+    settings = dataclasses.replace(SETTINGS, steps=10, checkpoint_every=10)
+    r = train(CONFIG, settings, samples, tmp_path / "run", progress=False)
+    total = [h["Loss/total_loss"] for h in r.history]
+    assert r.steps_done == 10 and all(np.isfinite(total)) and total[-1] < total[0]

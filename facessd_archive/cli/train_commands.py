@@ -17,8 +17,21 @@ from facessd_archive.cli import main
               help="Split file of image names; relative paths are looked up in --data first.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
               help="Run folder (resumed if it already holds checkpoints of the same model).")
-@click.option("--input-size", type=int, default=300, show_default=True)
-@click.option("--depth-multiplier", type=float, default=1.0, show_default=True)
+@click.option("--preset", type=click.Choice(["facemask", "wider"]), default="facemask", show_default=True,
+              help="Model for a fresh run: 'facemask' (the zoo SSD with face anchors, square input) or 'wider' "
+                   "(stride-8 FPN, pixel anchors, any input shape: faces in the wild). --from/--init-from "
+                   "inherit the parent's model instead; only the input size changes.")
+@click.option("--input-size", type=int, default=None, help="Training input side [default: 300, wider 512, "
+              "or the parent's].")
+@click.option("--depth-multiplier", type=float, default=None, help="[default: 1.0, wider 0.5]")
+@click.option("--crop", type=click.Choice(["ssd", "square"]), default=None,
+              help="Training crop: the OD API's ssd_random_crop, or WIDER-style random squares of 0.3-1.0 of the "
+                   "shorter side [default: ssd; square for --preset wider].")
+@click.option("--min-face-size", type=float, default=None,
+              help="Faces smaller than this many pixels at the training input become ignore regions "
+                   "[default: 0; 6 for --preset wider].")
+@click.option("--photometric/--no-photometric", default=None,
+              help="Brightness/contrast/saturation jitter [default: off; on for --preset wider].")
 @click.option("--batch-size", type=int, default=16, show_default=True)
 @click.option("--steps", type=int, default=2000, show_default=True)
 @click.option("--learning-rate", type=float, default=2e-3, show_default=True,
@@ -33,29 +46,37 @@ from facessd_archive.cli import main
               help="Start the weights from an archived stage (pulled if needed) and record it as the parent.")
 @click.option("--archive", "archive_root", type=click.Path(path_type=Path), default=None,
               help="Archive root for --from (default: $FACESSD_ARCHIVE, else the repository's archive/).")
-def train(data_root: Path, data_format: str | None, split: Path | None, out_dir: Path, input_size: int, depth_multiplier: float,
-          batch_size: int, steps: int, learning_rate: float, warmup_steps: int, optimizer: str, seed: int,
-          checkpoint_every: int, init_from: Path | None, from_stage: str | None, archive_root: Path | None) -> None:
-    """Train a face detector on a Pascal VOC folder (from scratch, or from --init-from)."""
+def train(data_root: Path, data_format: str | None, split: Path | None, out_dir: Path, preset: str,
+          input_size: int | None, depth_multiplier: float | None, crop: str | None, min_face_size: float | None,
+          photometric: bool | None, batch_size: int, steps: int, learning_rate: float, warmup_steps: int,
+          optimizer: str, seed: int, checkpoint_every: int, init_from: Path | None, from_stage: str | None,
+          archive_root: Path | None) -> None:
+    """Train a face detector on any benchmark `evaluate` reads (from scratch, --from a stage or --init-from a folder)."""
     from facessd_archive.data.readers.formats import load_benchmark
-    from facessd_archive.model.config import face_config
     from facessd_archive.train.settings import TrainSettings
     from facessd_archive.train.trainer import train as run_training
 
     split_path = _resolve_split(data_root, split)
-    samples = load_benchmark(data_root, fmt=data_format, split=split_path).samples
-    config = face_config(input_size, depth_multiplier)
+    benchmark = load_benchmark(data_root, fmt=data_format, split=split_path)
+    samples = benchmark.samples
+    for note in benchmark.notes:
+        click.echo(f"note: {note}", err=True)
+    wider = preset == "wider"
     settings = TrainSettings(steps=steps, batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate,
-                             warmup_steps=min(warmup_steps, steps), seed=seed, checkpoint_every=checkpoint_every)
+                             warmup_steps=min(warmup_steps, steps), seed=seed, checkpoint_every=checkpoint_every,
+                             crop=crop or ("square" if wider else "ssd"),
+                             min_face_size=min_face_size if min_face_size is not None else (6.0 if wider else 0.0),
+                             photometric=photometric if photometric is not None else wider)
     if from_stage is not None:
         if init_from is not None:
             raise click.UsageError("give either --from STAGE or --init-from FOLDER, not both")
-        from facessd_archive.archive.store import open_archive
+        from facessd_archive.archive import open_archive, stage_weights_folder
         from facessd_archive.train.lineage import record_parent
 
         archive = open_archive(archive_root)
-        init_from = archive.weights_folder(from_stage)
+        init_from = stage_weights_folder(from_stage, archive=archive)
         record_parent(out_dir, archive.get(from_stage))
+    config = _model_config(preset, input_size, depth_multiplier, init_from)
     click.echo(f"training on {len(samples)} images from {data_root} -> {out_dir}", err=True)
     result = run_training(config, settings, samples, out_dir, init_from=init_from)
     click.echo(f"done: {result.steps_done} steps in {result.wall_seconds:.0f} s "
@@ -72,6 +93,24 @@ def export(run_dir: Path, out_dir: Path, dtype: str) -> None:
 
     files = export_run(run_dir, out_dir, dtype=dtype)
     click.echo(f"exported {run_dir} -> {out_dir} ({', '.join(sorted(files))})")
+
+
+def _model_config(preset: str, input_size: int | None, depth_multiplier: float | None, parent: Path | None):
+    """The parent's config (only the input size may change), or a fresh one from the preset."""
+    import dataclasses
+
+    from facessd_archive.model.checkpoint import load_config
+    from facessd_archive.model.config import face_config, wider_face_config
+
+    if parent is not None:
+        config = load_config(Path(parent))
+        if depth_multiplier is not None and depth_multiplier != config.depth_multiplier:
+            raise click.UsageError(f"--depth-multiplier {depth_multiplier} differs from the parent's "
+                                   f"{config.depth_multiplier}: its weights would not fit")
+        return dataclasses.replace(config, input_size=input_size or config.input_size)
+    if preset == "wider":
+        return wider_face_config(input_size or 512, depth_multiplier or 0.5)
+    return face_config(input_size or 300, depth_multiplier or 1.0)
 
 
 def _resolve_split(data_root: Path, split: Path | None) -> Path | None:

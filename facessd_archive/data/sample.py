@@ -45,10 +45,12 @@ def validate_boxes(sample: Sample, width: int, height: int, source: str | Path,
                    tolerance: float = 1.0) -> None:
     """Raise ``AnnotationError`` naming ``source`` for a box with non-positive size or outside the image.
 
+    An ignore region may have zero size (WIDER's official files hold a few); it is still checked
+    against the image.
     ``tolerance`` (pixels) accepts the off-by-one of VOC's 1-based xmax == width.
     """
     for i, (x0, y0, x1, y1) in enumerate(sample.boxes):
-        if not (x1 > x0 and y1 > y0):
+        if not (x1 > x0 and y1 > y0) and not (sample.ignore[i] and x1 >= x0 and y1 >= y0):
             raise AnnotationError(f"{source}: box {i} has non-positive size ({x0:g}, {y0:g}, {x1:g}, {y1:g})")
         if x0 < -tolerance or y0 < -tolerance or x1 > width + tolerance or y1 > height + tolerance:
             raise AnnotationError(f"{source}: box {i} ({x0:g}, {y0:g}, {x1:g}, {y1:g}) lies outside the "

@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Protocol, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from facessd_archive.data.images import load_rgb, load_sample_image
 from facessd_archive.data.sample import Sample
-from facessd_archive.errors import DataError
+from facessd_archive.errors import ConfigError, DataError
 from facessd_archive.evaluate.coco_metrics import ImageDetections
+from facessd_archive.evaluate.resizing import ResizePolicy, prepare, resize_policy, to_pixels
 from facessd_archive.evaluate.runtime import Runtime
+from facessd_archive.model.checkpoint import find_checkpoint
+
+if TYPE_CHECKING:
+    from facessd_archive.model.config import ModelConfig
 
 
 class BatchDetector(Protocol):
@@ -33,27 +39,53 @@ class BatchDetector(Protocol):
 
 
 class SSDBatchDetector:
-    """An SSD runtime behind the ``BatchDetector`` interface (resize -> graph -> pixels)."""
+    """An SSD runtime behind the ``BatchDetector`` interface: resize (``ResizePolicy``) -> graph -> pixels.
 
-    def __init__(self, runtime: Runtime, name: str):
+    With a ``keep_aspect`` policy images of one batch can differ in shape: they are run in groups
+    of equal padded shape (one graph call each), and the results come back in input order.
+    """
+
+    def __init__(self, runtime: Runtime, name: str, policy: ResizePolicy | None = None):
         self.runtime = runtime
         self.name = name
+        self.policy = policy or ResizePolicy("square", runtime.input_size)
 
     def detect_batch(self, images: list[np.ndarray]) -> tuple[list[ImageDetections], float]:
-        s = self.runtime.input_size
-        # The same resize as training (tf.image.resize, bilinear, no antialias): PIL's filter differs.
-        resized = np.stack([tf.image.resize(im, [s, s]).numpy() for im in images])
-        t0 = time.perf_counter()
-        raw = self.runtime(resized)
-        model_seconds = time.perf_counter() - t0
-        out = []
+        groups: dict[tuple[int, int], list[int]] = {}
         for i, im in enumerate(images):
-            h, w = im.shape[:2]
-            n = int(raw.num_detections[i])
-            b = raw.boxes[i, :n]
-            pixels = np.stack([b[:, 1] * w, b[:, 0] * h, b[:, 3] * w, b[:, 2] * h], axis=-1)
-            out.append(ImageDetections(pixels.astype(np.float32), raw.scores[i, :n].astype(np.float32)))
-        return out, model_seconds
+            _, _, ph, pw = self.policy.input_shape(*im.shape[:2])
+            groups.setdefault((ph, pw), []).append(i)
+        out: list[ImageDetections | None] = [None] * len(images)
+        model_seconds = 0.0
+        for indices in groups.values():
+            batch = np.stack([prepare(images[i], self.policy) for i in indices])
+            t0 = time.perf_counter()
+            raw = self.runtime(batch)
+            model_seconds += time.perf_counter() - t0
+            for row, i in enumerate(indices):
+                n = int(raw.num_detections[row])
+                pixels = to_pixels(raw.boxes[row, :n], images[i].shape[:2], self.policy)
+                out[i] = ImageDetections(pixels, raw.scores[row, :n].astype(np.float32))
+        return out, model_seconds  # type: ignore[return-value]
+
+
+def load_ssd_batch_detector(folder: Path, name: str, runtime: str = "tf", max_side: int | None = None,
+                            original_size: bool = False) -> tuple[SSDBatchDetector, "ModelConfig"]:
+    """A model folder as a ``BatchDetector``, with the resize policy of its config unless
+    ``max_side`` / ``original_size`` override it (see ``resizing.resize_policy``)."""
+    from facessd_archive.evaluate.runtimes import make_runtime
+    from facessd_archive.model.checkpoint import load_config, load_detector
+
+    config = load_config(find_checkpoint(Path(folder))[0])
+    policy = resize_policy(config, max_side=max_side, original_size=original_size)
+    if policy.kind == "square":
+        detector = load_detector(Path(folder))
+    else:
+        if runtime != "tf":
+            raise ConfigError(f"--runtime {runtime} runs a fixed input shape; {policy.describe()} needs "
+                              f"--runtime tf")
+        detector = load_detector(Path(folder), input_shape=(None, None))
+    return SSDBatchDetector(make_runtime(detector, runtime), name=name, policy=policy), config
 
 
 @dataclass

@@ -21,9 +21,10 @@ from facessd_archive.errors import CheckpointError, ConfigError
 from facessd_archive.fileio import atomic_write_text
 from facessd_archive.model.config import ModelConfig
 from facessd_archive.model.detector import SSDDetector
+from facessd_archive.run_folder import CHECKPOINTS_DIR, COMPACT_WEIGHTS_PREFIX, MODEL_CONFIG_FILE
 
-CONFIG_FILE = "model_config.json"
-COMPACT_PREFIX = "weights"
+CONFIG_FILE = MODEL_CONFIG_FILE
+COMPACT_PREFIX = COMPACT_WEIGHTS_PREFIX
 _COMPACT_KEY = "weights/{}/.ATTRIBUTES/VARIABLE_VALUE"
 
 
@@ -104,7 +105,7 @@ def find_checkpoint(path: Path) -> tuple[Path, str, str]:
     if path.is_dir():
         if (path / f"{COMPACT_PREFIX}.index").is_file():
             return path, str(path / COMPACT_PREFIX), "compact"
-        latest = tf.train.latest_checkpoint(str(path / "checkpoints"))
+        latest = tf.train.latest_checkpoint(str(path / CHECKPOINTS_DIR))
         if latest:
             return path, latest, "training"
         raise CheckpointError(f"{path}: no checkpoint found (expected {COMPACT_PREFIX}.index or checkpoints/)")
@@ -115,11 +116,13 @@ def find_checkpoint(path: Path) -> tuple[Path, str, str]:
     raise CheckpointError(f"{path}: no such model folder or checkpoint")
 
 
-def load_detector(path: Path, input_size: int | None = None) -> SSDDetector:
+def load_detector(path: Path, input_size: int | None = None,
+                  input_shape: tuple[int | None, int | None] | None = None) -> SSDDetector:
     """Build the detector a folder's ``model_config.json`` describes and restore its weights.
 
-    ``input_size`` rebuilds the same weights at another square size (the network is fully
-    convolutional; anchors follow the new feature maps).
+    ``input_size`` rebuilds the same weights at another square size, ``input_shape`` at any
+    (height, width), ``(None, None)`` for every size (the network is fully convolutional;
+    anchors follow the real feature maps).
     """
     folder, prefix, kind = find_checkpoint(Path(path))
     config = load_config(folder)
@@ -127,7 +130,7 @@ def load_detector(path: Path, input_size: int | None = None) -> SSDDetector:
         import dataclasses
 
         config = dataclasses.replace(config, input_size=input_size)
-    detector = SSDDetector(config)
+    detector = SSDDetector(config, input_shape=input_shape)
     if kind == "compact":
         _restore_compact(detector, prefix)
     else:

@@ -31,13 +31,21 @@ def _check(cond: bool, owner: str, message: str) -> None:
 
 @dataclass(frozen=True)
 class AnchorConfig:
-    """multiple_grid_anchor_generator settings (scales are fractions of the image side).
+    """The anchor generator: the OD API's ``multiple_grid_anchor_generator`` or ``multiscale_anchor_generator``.
 
-    Layer i (0-based, of ``num_layers``) has scale ``min_scale + (max_scale - min_scale) * i / (num_layers - 1)``.
-    With ``reduce_boxes_in_lowest_layer`` layer 0 has only (lowest_layer_scale, ar 1),
-    (scale_0, ar 2), (scale_0, ar 0.5), as in the Object Detection API (which hard-codes 0.1).
+    ``multiple_grid`` (the zoo's ssd_mobilenet_v1): scales are fractions of the image's shorter
+    side. Layer i (0-based, of ``num_layers``) has scale
+    ``min_scale + (max_scale - min_scale) * i / (num_layers - 1)``. With
+    ``reduce_boxes_in_lowest_layer`` layer 0 has only (lowest_layer_scale, ar 1), (scale_0, ar 2),
+    (scale_0, ar 0.5), as in the Object Detection API (which hard-codes 0.1).
+
+    ``multiscale`` (the OD API's FPN configs): anchors in pixels tied to each level's stride, so
+    they mean the same at any input shape: at level l (stride 2**l, ``min_level..max_level``) the
+    sizes are ``anchor_scale * 2**l * 2**(k / scales_per_octave)`` for k < scales_per_octave, each
+    at every aspect ratio. This is what inference at the image's own size needs.
     """
 
+    kind: Literal["multiple_grid", "multiscale"] = "multiple_grid"
     num_layers: int = 6
     min_scale: float = 0.2
     max_scale: float = 0.95
@@ -45,10 +53,25 @@ class AnchorConfig:
     interpolated_scale_aspect_ratio: float = 1.0
     reduce_boxes_in_lowest_layer: bool = True
     lowest_layer_scale: float = 0.1
+    min_level: int = 3
+    max_level: int = 7
+    anchor_scale: float = 4.0
+    scales_per_octave: int = 2
 
     def __post_init__(self) -> None:
         o = "AnchorConfig"
-        _check(self.num_layers == 6, o, f"num_layers must be 6 (one per SSD feature map), got {self.num_layers}")
+        _check(self.kind in ("multiple_grid", "multiscale"), o,
+               f"kind must be 'multiple_grid' or 'multiscale', got {self.kind!r}")
+        least = 2 if self.kind == "multiple_grid" else 1  # multiple_grid interpolates scales over the layers
+        _check(self.num_layers >= least, o, f"num_layers must be >= {least}, got {self.num_layers}")
+        if self.kind == "multiscale":
+            _check(2 <= self.min_level <= self.max_level <= 9, o,
+                   f"need 2 <= min_level <= max_level <= 9, got {self.min_level}, {self.max_level}")
+            _check(self.num_layers == self.max_level - self.min_level + 1, o,
+                   f"num_layers {self.num_layers} must equal max_level - min_level + 1 "
+                   f"({self.max_level - self.min_level + 1})")
+            _check(self.anchor_scale > 0, o, f"anchor_scale must be > 0, got {self.anchor_scale}")
+            _check(self.scales_per_octave >= 1, o, f"scales_per_octave must be >= 1, got {self.scales_per_octave}")
         _check(0.0 < self.min_scale <= self.max_scale <= 1.5, o,
                f"need 0 < min_scale <= max_scale <= 1.5, got {self.min_scale}, {self.max_scale}")
         _check(len(self.aspect_ratios) > 0 and all(a > 0 for a in self.aspect_ratios), o,
@@ -59,6 +82,62 @@ class AnchorConfig:
     def scales(self) -> list[float]:
         n = self.num_layers
         return [self.min_scale + (self.max_scale - self.min_scale) * i / (n - 1) for i in range(n)]
+
+
+@dataclass(frozen=True)
+class FeatureMapConfig:
+    """Which feature maps the box predictor sees (the OD API extractor's feature_map_layout).
+
+    ``taps``: the MobileNetV1 blocks whose ``Conv2d_N_pointwise`` output is used (the zoo model:
+    11 and 13, strides 16 and 32; block 5 adds stride 8 for small faces). ``extra_depths``: the
+    extra blocks after the last tap, each halving the map. ``fpn_depth`` > 0 adds the OD API's
+    top-down FPN over the tapped maps (1x1 projections, nearest upsampling, 3x3 smoothing) with
+    that many channels (before the depth multiplier); the extra blocks then start from the top
+    FPN level with ``fpn_depth`` channels, as in ``ssd_mobilenet_v1_fpn``.
+    """
+
+    taps: tuple[int, ...] = (11, 13)
+    extra_depths: tuple[int, ...] = (512, 256, 256, 128)
+    fpn_depth: int = 0
+
+    def __post_init__(self) -> None:
+        o = "FeatureMapConfig"
+        object.__setattr__(self, "taps", tuple(int(t) for t in self.taps))
+        object.__setattr__(self, "extra_depths", tuple(int(d) for d in self.extra_depths))
+        _check(len(self.taps) >= 1 and list(self.taps) == sorted(set(self.taps)) and
+               all(1 <= t <= 13 for t in self.taps), o,
+               f"taps must be increasing MobileNetV1 block numbers in 1..13, got {self.taps}")
+        _check(all(d > 0 for d in self.extra_depths), o, f"extra_depths must be positive, got {self.extra_depths}")
+        _check(self.fpn_depth >= 0, o, f"fpn_depth must be >= 0, got {self.fpn_depth}")
+
+    @property
+    def num_maps(self) -> int:
+        return len(self.taps) + len(self.extra_depths)
+
+
+@dataclass(frozen=True)
+class ResizerConfig:
+    """How an image becomes the network's input at inference (the OD API's ``image_resizer``).
+
+    ``fixed_shape``: squashed to ``input_size`` x ``input_size`` (the zoo model). ``keep_aspect_ratio``:
+    scaled so the shorter side is ``min_dimension`` unless the longer would pass ``max_dimension``
+    (0 for either: no limit, so 0/0 is the original size), then zero-padded at the bottom and right
+    to a multiple of ``pad_to_multiple`` (the largest stride the feature maps need divided evenly).
+    Training always uses square ``input_size`` crops; anchors follow the real feature maps.
+    """
+
+    kind: Literal["fixed_shape", "keep_aspect_ratio"] = "fixed_shape"
+    min_dimension: int = 0
+    max_dimension: int = 0
+    pad_to_multiple: int = 32
+
+    def __post_init__(self) -> None:
+        o = "ResizerConfig"
+        _check(self.kind in ("fixed_shape", "keep_aspect_ratio"), o,
+               f"kind must be 'fixed_shape' or 'keep_aspect_ratio', got {self.kind!r}")
+        _check(self.min_dimension >= 0 and self.max_dimension >= 0, o,
+               f"dimensions must be >= 0, got {self.min_dimension}, {self.max_dimension}")
+        _check(self.pad_to_multiple >= 1, o, f"pad_to_multiple must be >= 1, got {self.pad_to_multiple}")
 
 
 @dataclass(frozen=True)
@@ -141,7 +220,7 @@ class PostprocessConfig:
 
     score_threshold: float = 1e-8
     iou_threshold: float = 0.6
-    max_detections: int = 100
+    max_detections: int = 100  # after NMS; crowds (WIDER images hold hundreds of faces) need several hundred
 
     def __post_init__(self) -> None:
         o = "PostprocessConfig"
@@ -163,6 +242,8 @@ class ModelConfig:
     batch_norm_momentum: float = 0.9997
     batch_norm_epsilon: float = 0.001
     anchors: AnchorConfig = field(default_factory=AnchorConfig)
+    feature_maps: FeatureMapConfig = field(default_factory=FeatureMapConfig)
+    resizer: ResizerConfig = field(default_factory=ResizerConfig)
     box_coder: BoxCoderConfig = field(default_factory=BoxCoderConfig)
     matcher: MatcherConfig = field(default_factory=MatcherConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -181,6 +262,18 @@ class ModelConfig:
                f"class_prior_probability must be in [0, 1), got {self.class_prior_probability}")
         _check(0.0 < self.batch_norm_momentum < 1.0, o,
                f"batch_norm_momentum must be in (0, 1), got {self.batch_norm_momentum}")
+        _check(self.anchors.num_layers == self.feature_maps.num_maps, o,
+               f"anchors.num_layers ({self.anchors.num_layers}) must equal the number of feature maps "
+               f"({self.feature_maps.num_maps}: taps {self.feature_maps.taps} + "
+               f"{len(self.feature_maps.extra_depths)} extra blocks)")
+        if self.anchors.kind == "multiscale":
+            first = tap_stride(self.feature_maps.taps[0])
+            _check(first == 2 ** self.anchors.min_level, o,
+                   f"anchors.min_level {self.anchors.min_level} needs the first feature map at stride "
+                   f"{2 ** self.anchors.min_level}, but tap {self.feature_maps.taps[0]} is at stride {first}")
+            strides = feature_map_strides(self.feature_maps)
+            _check(strides == [2 ** level for level in range(self.anchors.min_level, self.anchors.max_level + 1)], o,
+                   f"multiscale anchors need one feature map per level (strides {strides})")
         object.__setattr__(self, "class_names", tuple(self.class_names))
         _check(len(self.class_names) == self.num_classes, o,
                f"class_names has {len(self.class_names)} names for num_classes={self.num_classes}")
@@ -207,6 +300,8 @@ class ModelConfig:
 
 _NESTED: dict[str, type] = {
     "anchors": AnchorConfig,
+    "feature_maps": FeatureMapConfig,
+    "resizer": ResizerConfig,
     "box_coder": BoxCoderConfig,
     "matcher": MatcherConfig,
     "loss": LossConfig,
@@ -258,25 +353,82 @@ def face_config(input_size: int = 300, depth_multiplier: float = 1.0) -> ModelCo
     )
 
 
+def wider_face_config(input_size: int = 512, depth_multiplier: float = 0.5) -> ModelConfig:
+    """A detector for faces in the wild (WIDER FACE): small faces, crowds, any image shape.
+
+    What light WIDER-trained detectors share (YuNet, RetinaFace-mobile, SCRFD): a stride-8
+    level (MobileNetV1 block 5) with ~12 px anchors, a top-down FPN so that level sees context,
+    anchors in pixels tied to the stride (``multiscale``, levels 3-7: 12 px to ~400 px), one
+    aspect ratio (faces are near square), a lower match threshold for tiny faces (S3FD's 0.35),
+    focal loss, and several hundred detections kept per image. Inference keeps the aspect ratio
+    (original size by default); training uses square ``input_size`` crops.
+    """
+    return ModelConfig(
+        input_size=input_size,
+        depth_multiplier=depth_multiplier,
+        batch_norm_momentum=0.99,
+        class_prior_probability=0.01,
+        box_predictor_kernel_size=3,
+        anchors=AnchorConfig(kind="multiscale", num_layers=5, min_level=3, max_level=7, anchor_scale=1.5,
+                             scales_per_octave=2, aspect_ratios=(1.0,)),
+        feature_maps=FeatureMapConfig(taps=(5, 11, 13), extra_depths=(256, 256), fpn_depth=128),
+        resizer=ResizerConfig(kind="keep_aspect_ratio", min_dimension=0, max_dimension=0, pad_to_multiple=32),
+        matcher=MatcherConfig(matched_threshold=0.35, unmatched_threshold=0.35),
+        loss=LossConfig(classification="focal", focal_alpha=0.25, hard_example_miner=None),
+        postprocess=PostprocessConfig(score_threshold=0.01, iou_threshold=0.4, max_detections=750),
+    )
+
+
 def num_anchors_per_location(anchors: AnchorConfig) -> list[int]:
-    """Anchors at each grid cell, per layer (3 on the reduced lowest layer)."""
+    """Anchors at each grid cell, per layer (3 on the reduced lowest layer of ``multiple_grid``)."""
+    if anchors.kind == "multiscale":
+        return [len(anchors.aspect_ratios) * anchors.scales_per_octave] * anchors.num_layers
     extra = 1 if anchors.interpolated_scale_aspect_ratio > 0 else 0
     full = len(anchors.aspect_ratios) + extra
     return [3 if (i == 0 and anchors.reduce_boxes_in_lowest_layer) else full for i in range(anchors.num_layers)]
 
 
-def feature_map_sizes(input_size: int) -> list[int]:
-    """Side of each of the six SSD feature maps for a square input (SAME padding arithmetic).
+# (pointwise depth, stride) of the 13 depthwise-separable MobileNetV1 blocks after Conv2d_0 (32, stride 2).
+MOBILENET_V1_BLOCKS: tuple[tuple[int, int], ...] = (
+    (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
+    (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1),
+)
 
-    MobileNetV1 reaches stride 16 at Conv2d_11 and 32 at Conv2d_13; each extra block halves again.
-    The model test checks this against the built network's real output shapes.
-    """
-    size = input_size
-    sizes = []
-    for _ in range(4):
-        size = math.ceil(size / 2)
-    sizes.append(size)  # Conv2d_11_pointwise, stride 16
-    for _ in range(5):
-        size = math.ceil(size / 2)
-        sizes.append(size)
-    return sizes
+
+def tap_stride(block: int) -> int:
+    """Output stride of ``Conv2d_<block>_pointwise`` (Conv2d_0 has stride 2)."""
+    stride = 2
+    for _, s in MOBILENET_V1_BLOCKS[:block]:
+        stride *= s
+    return stride
+
+
+def feature_map_strides(feature_maps: FeatureMapConfig) -> list[int]:
+    strides = [tap_stride(t) for t in feature_maps.taps]
+    for _ in feature_maps.extra_depths:
+        strides.append(strides[-1] * 2)
+    return strides
+
+
+def feature_map_shapes(height: int, width: int, feature_maps: FeatureMapConfig | None = None) -> list[tuple[int, int]]:
+    """(rows, cols) of each feature map for an input of ``height`` x ``width`` (SAME padding arithmetic:
+    every stride-2 layer gives ceil(n / 2)). The model test checks this against the built network."""
+    feature_maps = feature_maps or FeatureMapConfig()
+    shapes = []
+    h, w = height, width
+    done = 1
+    for tap in feature_maps.taps:
+        target = int(math.log2(tap_stride(tap)))
+        while done <= target:
+            h, w = math.ceil(h / 2), math.ceil(w / 2)
+            done += 1
+        shapes.append((h, w))
+    for _ in feature_maps.extra_depths:
+        h, w = math.ceil(h / 2), math.ceil(w / 2)
+        shapes.append((h, w))
+    return shapes
+
+
+def feature_map_sizes(input_size: int, feature_maps: FeatureMapConfig | None = None) -> list[int]:
+    """Side of each SSD feature map for a square input (the zoo model: 19, 10, 5, 3, 2, 1 at 300)."""
+    return [h for h, _ in feature_map_shapes(input_size, input_size, feature_maps)]

@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import keras
 
-from facessd_archive.model.config import ModelConfig
+from facessd_archive.model.config import MOBILENET_V1_BLOCKS, FeatureMapConfig, ModelConfig
+from facessd_archive.model.fpn import top_down_fpn
 from facessd_archive.model.layers import FusedBatchNorm
 
-# (pointwise depth, stride) of the 13 depthwise-separable blocks after Conv2d_0 (32, stride 2).
-MOBILENET_V1_BLOCKS: tuple[tuple[int, int], ...] = (
-    (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
-    (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1),
-)
-# The SSD taps: Conv2d_11_pointwise (stride 16) and Conv2d_13_pointwise (stride 32).
-TAP_BLOCKS: tuple[int, ...] = (11, 13)
-# Depths of the four extra blocks (1x1 to d/2, then 3x3 stride 2 to d).
-EXTRA_BLOCK_DEPTHS: tuple[int, ...] = (512, 256, 256, 128)
+# The zoo model's taps (Conv2d_11_pointwise, stride 16; Conv2d_13_pointwise, stride 32) and the
+# depths of its four extra blocks (1x1 to d/2, then 3x3 stride 2 to d): FeatureMapConfig's defaults.
+TAP_BLOCKS: tuple[int, ...] = FeatureMapConfig().taps
+EXTRA_BLOCK_DEPTHS: tuple[int, ...] = FeatureMapConfig().extra_depths
 
 
 def _conv_bn_relu6(x, filters: int, kernel: int, stride: int, name: str, config: ModelConfig, l2: float):
@@ -40,17 +36,21 @@ def _depthwise_bn_relu6(x, stride: int, name: str, config: ModelConfig, l2: floa
 
 
 def build_feature_maps(images, config: ModelConfig) -> list:
-    """The six SSD feature maps for preprocessed ``images`` ([B, H, W, 3] in [-1, 1])."""
+    """The SSD feature maps (``config.feature_maps``) for preprocessed ``images`` ([B, H, W, 3] in [-1, 1])."""
     # slim's l2_regularizer(w) adds w * sum(x^2) / 2; Keras' L2(l) adds l * sum(x^2).
     l2 = config.loss.l2_weight / 2.0
+    layout = config.feature_maps
     x = _conv_bn_relu6(images, config.depth(32), 3, 2, "Conv2d_0", config, l2)
     taps = []
-    for i, (depth, stride) in enumerate(MOBILENET_V1_BLOCKS, start=1):
+    for i, (depth, stride) in enumerate(MOBILENET_V1_BLOCKS[:max(layout.taps)], start=1):
         x = _depthwise_bn_relu6(x, stride, f"Conv2d_{i}_depthwise", config, l2)
         x = _conv_bn_relu6(x, config.depth(depth), 1, 1, f"Conv2d_{i}_pointwise", config, l2)
-        if i in TAP_BLOCKS:
+        if i in layout.taps:
             taps.append(x)
-    for j, depth in enumerate(EXTRA_BLOCK_DEPTHS, start=2):
+    if layout.fpn_depth:
+        taps = top_down_fpn(taps, config.depth(layout.fpn_depth), config, l2)
+        x = taps[-1]
+    for j, depth in enumerate(layout.extra_depths, start=2):
         half = config.depth(depth // 2)
         full = config.depth(depth)
         x = _conv_bn_relu6(x, half, 1, 1, f"Conv2d_13_pointwise_1_Conv2d_{j}_1x1_{half}", config, l2)

@@ -33,10 +33,11 @@ def class_bias_initializer(config: ModelConfig, num_anchors: int):
     return keras.initializers.Constant(np.tile(per_anchor, num_anchors))
 
 
-def build_ssd_network(config: ModelConfig) -> keras.Model:
-    """The full SSD graph for ``config`` (square input of ``config.input_size``)."""
-    s = config.input_size
-    images = keras.Input(shape=(s, s, 3), name="images")
+def build_ssd_network(config: ModelConfig, input_shape: tuple[int | None, int | None] | None = None) -> keras.Model:
+    """The full SSD graph for ``config``: a square input of ``config.input_size`` by default, or
+    ``input_shape`` (height, width), ``(None, None)`` for any size (same variables either way)."""
+    h, w = input_shape if input_shape is not None else (config.input_size, config.input_size)
+    images = keras.Input(shape=(h, w, 3), name="images")
     feature_maps = build_feature_maps(preprocess(images), config)
     per_location = num_anchors_per_location(config.anchors)
     k = config.box_predictor_kernel_size
@@ -60,8 +61,9 @@ def build_ssd_network(config: ModelConfig) -> keras.Model:
                        name="ssd_mobilenet_v1")
 
 
-def feature_map_grids(network: keras.Model) -> list[int]:
-    """The real side of each feature map, read from the built graph's predictor inputs."""
+def feature_map_grids(network: keras.Model, square: bool = True) -> list:
+    """The real shape of each feature map, read from the built graph's predictor outputs: its side
+    (``square``) or (rows, cols). Needs a network built for a fixed input shape."""
     grids = []
     i = 0
     while True:
@@ -69,6 +71,7 @@ def feature_map_grids(network: keras.Model) -> list[int]:
             layer = network.get_layer(f"BoxPredictor_{i}_BoxEncodingPredictor")
         except ValueError:
             break
-        grids.append(int(layer.output.shape[1]))
+        rows, cols = layer.output.shape[1], layer.output.shape[2]
+        grids.append(int(rows) if square else (int(rows), int(cols)))
         i += 1
     return grids

@@ -76,3 +76,41 @@ def ssd_random_crop(image: tf.Tensor, boxes: tf.Tensor, seed: tf.Tensor):
 
     skip = tf.random.stateless_uniform([], seeds[2]) < RANDOM_COEF
     return tf.cond(skip, uncropped, cropped)
+
+
+def random_square_crop(image: tf.Tensor, boxes: tf.Tensor, ignore: tf.Tensor, seed: tf.Tensor,
+                       scale_range: tuple[float, float] = (0.3, 1.0)):
+    """The crop face detectors trained on WIDER FACE use (S3FD, RetinaFace, YuNet): a square of
+    ``scale_range`` times the shorter side at a random place; a face is kept when its centre lies
+    in the crop (then clipped to it). Resizing the square to the training size rescales faces by
+    up to 1 / 0.3, so small faces land in the middle of the anchor sizes. Returns (image, boxes, ignore).
+    """
+    seeds = tf.random.experimental.stateless_split(seed, 3)
+    shape = tf.shape(image)
+    h, w = shape[0], shape[1]
+    short = tf.cast(tf.minimum(h, w), tf.float32)
+    frac = tf.random.stateless_uniform([], seeds[0], scale_range[0], scale_range[1])
+    side = tf.maximum(tf.cast(frac * short, tf.int32), 1)
+    y0 = tf.random.stateless_uniform([], seeds[1], 0, h - side + 1, dtype=tf.int32)
+    x0 = tf.random.stateless_uniform([], seeds[2], 0, w - side + 1, dtype=tf.int32)
+    cropped = tf.slice(image, tf.stack([y0, x0, 0]), tf.stack([side, side, -1]))
+    hf, wf, sf = tf.cast(h, tf.float32), tf.cast(w, tf.float32), tf.cast(side, tf.float32)
+    ymin, xmin, ymax, xmax = tf.unstack(boxes, axis=-1)
+    py0 = (ymin * hf - tf.cast(y0, tf.float32)) / sf
+    px0 = (xmin * wf - tf.cast(x0, tf.float32)) / sf
+    py1 = (ymax * hf - tf.cast(y0, tf.float32)) / sf
+    px1 = (xmax * wf - tf.cast(x0, tf.float32)) / sf
+    cy, cx = (py0 + py1) / 2, (px0 + px1) / 2
+    keep = (cy >= 0.0) & (cy < 1.0) & (cx >= 0.0) & (cx < 1.0)
+    moved = tf.clip_by_value(tf.stack([py0, px0, py1, px1], axis=-1), 0.0, 1.0)
+    return cropped, tf.boolean_mask(moved, keep), tf.boolean_mask(ignore, keep)
+
+
+def photometric_distortion(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Brightness (+-32 of 255), contrast and saturation (0.5-1.5): the OD API's
+    ``random_adjust_*`` steps, stateless. ``image`` float 0-255 RGB; the result is clipped to it."""
+    s = tf.random.experimental.stateless_split(seed, 3)
+    image = tf.image.stateless_random_brightness(image, 32.0, s[0])
+    image = tf.image.stateless_random_contrast(image, 0.5, 1.5, s[1])
+    image = tf.image.stateless_random_saturation(image, 0.5, 1.5, s[2])
+    return tf.clip_by_value(image, 0.0, 255.0)

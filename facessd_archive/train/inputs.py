@@ -14,7 +14,8 @@ from typing import Iterator, Sequence
 import numpy as np
 import tensorflow as tf
 
-from facessd_archive.train.augment import random_flip_left_right, ssd_random_crop
+from facessd_archive.train.augment import (photometric_distortion, random_flip_left_right, random_square_crop,
+                                           ssd_random_crop)
 from facessd_archive.data.images import load_sample_image
 from facessd_archive.data.sample import Sample
 from facessd_archive.errors import DataError
@@ -50,15 +51,29 @@ def _decoded_dataset(samples: Sequence[Sample]) -> tf.data.Dataset:
 
 
 def make_train_example(image: tf.Tensor, boxes: tf.Tensor, ignore: tf.Tensor, seed: tf.Tensor,
-                       anchors: tf.Tensor, config: ModelConfig, augment: bool = True) -> dict[str, tf.Tensor]:
-    """One augmented, resized image and its per-anchor targets."""
+                       anchors: tf.Tensor, config: ModelConfig, augment: bool = True, crop: str = "ssd",
+                       min_face_size: float = 0.0, photometric: bool = False) -> dict[str, tf.Tensor]:
+    """One augmented, resized image and its per-anchor targets.
+
+    ``crop``: ``ssd`` (the OD API's ssd_random_crop) or ``square`` (``random_square_crop``, for
+    faces in the wild). Faces smaller than ``min_face_size`` pixels (longer side, at the training
+    input) become ignore regions: too small to learn, yet not background either.
+    """
     if augment:
-        crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-        image, boxes, kept = ssd_random_crop(image, boxes, crop_seed)
-        ignore = tf.boolean_mask(ignore, kept)
+        crop_seed, flip_seed, color_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+        if crop == "square":
+            image, boxes, ignore = random_square_crop(image, boxes, ignore, crop_seed)
+        else:
+            image, boxes, kept = ssd_random_crop(image, boxes, crop_seed)
+            ignore = tf.boolean_mask(ignore, kept)
         image, boxes = random_flip_left_right(image, boxes, flip_seed)
     size = config.input_size
     image = tf.image.resize(image, [size, size])
+    if augment and photometric:
+        image = photometric_distortion(image, color_seed)
+    if min_face_size > 0:
+        longer = tf.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) * float(size)
+        ignore = tf.logical_or(ignore, longer < min_face_size)
     labels = tf.ones(tf.shape(boxes)[:1], dtype=tf.int32)  # single class: every box is a face
     t = assign_targets(anchors, boxes, labels, ignore, config)
     return {"images": image, "box_codes": t.box_codes, "labels": t.labels,
@@ -66,7 +81,8 @@ def make_train_example(image: tf.Tensor, boxes: tf.Tensor, ignore: tf.Tensor, se
 
 
 def training_dataset(samples: Sequence[Sample], config: ModelConfig, anchors: np.ndarray, batch_size: int,
-                     seed: int = 0, augment: bool = True) -> tf.data.Dataset:
+                     seed: int = 0, augment: bool = True, crop: str = "ssd", min_face_size: float = 0.0,
+                     photometric: bool = False) -> tf.data.Dataset:
     """Endless shuffled batches of ``make_train_example`` outputs (images [B, S, S, 3] float 0-255)."""
     ds = _decoded_dataset(samples).cache()
     ds = ds.shuffle(len(samples), seed=seed, reshuffle_each_iteration=True).repeat()
@@ -76,7 +92,8 @@ def training_dataset(samples: Sequence[Sample], config: ModelConfig, anchors: np
     def _map(index, example):
         image, boxes, ignore = example
         element_seed = tf.stack([tf.constant(seed, tf.int64), index])
-        return make_train_example(image, boxes, ignore, element_seed, anchors_t, config, augment)
+        return make_train_example(image, boxes, ignore, element_seed, anchors_t, config, augment, crop,
+                                  min_face_size, photometric)
 
     ds = ds.map(_map, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)

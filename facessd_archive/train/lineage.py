@@ -15,9 +15,8 @@ from pathlib import Path
 from facessd_archive.errors import CheckpointError
 from facessd_archive.fileio import atomic_write_json
 from facessd_archive.model.checkpoint import export_compact, load_detector
+from facessd_archive.run_folder import PARENT_FILE, TRAIN_SETTINGS_FILE
 
-PARENT_FILE = "parent_stage.json"
-SETTINGS_FILE = "train_settings.json"
 
 
 def record_parent(run_dir: Path, stage) -> None:
@@ -42,7 +41,7 @@ def export_run(run_dir: Path, out_dir: Path, dtype: str = "float16") -> list[str
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     detector = load_detector(run_dir)
     export_compact(detector, out_dir, dtype=dtype)
-    for name in (SETTINGS_FILE, PARENT_FILE):
+    for name in (TRAIN_SETTINGS_FILE, PARENT_FILE):
         if (run_dir / name).is_file():
             shutil.copy2(run_dir / name, out_dir / name)
     return sorted(p.name for p in out_dir.iterdir())

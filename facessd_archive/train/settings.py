@@ -20,6 +20,9 @@ class TrainSettings:
     momentum: float = 0.9
     seed: int = 0
     augment: bool = True
+    crop: Literal["ssd", "square"] = "ssd"  # train/augment.py: the OD API's ssd_random_crop, or WIDER-style squares
+    min_face_size: float = 0.0  # faces smaller than this (pixels at the training input) become ignore regions
+    photometric: bool = False  # brightness / contrast / saturation jitter
     checkpoint_every: int = 200
     keep_checkpoints: int = 3
     summary_every: int = 20
@@ -34,6 +37,8 @@ class TrainSettings:
         need(self.optimizer in ("momentum", "adam"), f"optimizer must be 'momentum' or 'adam', got {self.optimizer!r}")
         need(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}")
         need(0 <= self.warmup_steps <= self.steps, f"warmup_steps must be in [0, steps], got {self.warmup_steps}")
+        need(self.crop in ("ssd", "square"), f"crop must be 'ssd' or 'square', got {self.crop!r}")
+        need(self.min_face_size >= 0, f"min_face_size must be >= 0, got {self.min_face_size}")
         need(self.checkpoint_every > 0, f"checkpoint_every must be > 0, got {self.checkpoint_every}")
 
     def to_dict(self) -> dict[str, Any]:

@@ -26,10 +26,11 @@ from facessd_archive.model.checkpoint import CONFIG_FILE, load_config, load_dete
 from facessd_archive.model.config import ModelConfig
 from facessd_archive.model.detector import SSDDetector
 from facessd_archive.progress import step_progbar
+from facessd_archive.run_folder import CHECKPOINTS_DIR, HISTORY_FILE, SUMMARIES_DIR, TRAIN_SETTINGS_FILE
 from facessd_archive.train.schedules import CosineDecayWithWarmup
 from facessd_archive.train.settings import TrainSettings
 
-SETTINGS_FILE = "train_settings.json"
+SETTINGS_FILE = TRAIN_SETTINGS_FILE  # kept for callers of the old name
 
 
 @dataclass
@@ -91,7 +92,7 @@ def train(config: ModelConfig, settings: TrainSettings, samples: Sequence[Sample
     optimizer = make_optimizer(settings)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
     ckpt = tf.train.Checkpoint(model=detector.network, optimizer=optimizer, step=step)
-    manager = tf.train.CheckpointManager(ckpt, str(run_dir / "checkpoints"), max_to_keep=settings.keep_checkpoints)
+    manager = tf.train.CheckpointManager(ckpt, str(run_dir / CHECKPOINTS_DIR), max_to_keep=settings.keep_checkpoints)
     # Create the optimizer's slots before restoring, so they restore in one pass and are checked too.
     optimizer.build(detector.network.trainable_variables)
     if manager.latest_checkpoint:
@@ -112,9 +113,10 @@ def train(config: ModelConfig, settings: TrainSettings, samples: Sequence[Sample
         return TrainResult(run_dir, start, {}, 0.0, 0.0, [])
 
     dataset = training_dataset(samples, config, detector.anchors_np, settings.batch_size,
-                               seed=settings.seed + start, augment=settings.augment)
+                               seed=settings.seed + start, augment=settings.augment, crop=settings.crop,
+                               min_face_size=settings.min_face_size, photometric=settings.photometric)
     train_step = make_train_step(detector, optimizer)
-    writer = tf.summary.create_file_writer(str(run_dir / "train"))
+    writer = tf.summary.create_file_writer(str(run_dir / SUMMARIES_DIR))
     bar = step_progbar(settings.steps, enabled=progress, stateful_metrics=["loss", "img/s"], unit_name="step")
     history: list[dict[str, float]] = []
     losses: dict[str, float] = {}
@@ -151,7 +153,7 @@ def train(config: ModelConfig, settings: TrainSettings, samples: Sequence[Sample
 
 
 def _append_history(run_dir: Path, history: list[dict[str, float]]) -> None:
-    with open(run_dir / "history.jsonl", "a") as f:
+    with open(run_dir / HISTORY_FILE, "a") as f:
         for row in history:
             f.write(json.dumps(row) + "\n")
 

@@ -29,8 +29,9 @@ from facessd_archive.data.readers.dlib_xml import read_dlib_xml
 from facessd_archive.data.readers.fddb import FOLD_PATTERN, read_fddb
 from facessd_archive.data.readers.openimages import HUMAN_FACE, read_openimages_csv
 from facessd_archive.data.sample import Sample, report_bad
-from facessd_archive.data.readers.voc import read_split, read_voc_folder
-from facessd_archive.data.readers.wider import find_wider_gt, read_wider, wider_split_name
+from facessd_archive.data.readers.voc import read_split, read_split_lines, read_voc_folder
+from facessd_archive.data.readers.wider import (find_wider_gt, ignore_note, new_stats, read_wider, read_wider_listed,
+                                                wider_split_name)
 from facessd_archive.errors import DataError, ImageError
 
 FORMATS: tuple[str, ...] = ("voc", "wider", "fddb", "coco", "dlib", "openimages")
@@ -47,6 +48,7 @@ class Benchmark:
     samples: list[Sample]
     content_hash: str  # sha256 hex of benchmark_hash(samples)
     skipped: list[str] = field(default_factory=list)  # one message per skipped bad item (skip_bad=True)
+    notes: list[str] = field(default_factory=list)  # what the reader changed, e.g. boxes that became ignore regions
 
     @property
     def num_faces(self) -> int:
@@ -137,15 +139,28 @@ def load_benchmark(path: str | Path, fmt: str | None = None, split: str | Path |
     split_path = _resolve_split(path, Path(split)) if split is not None else None
     skipped: list[str] = []
     on_bad = (lambda e: skipped.append(str(e))) if skip_bad else None
-    keep = _SplitFilter(read_split(split_path)) if split_path is not None and fmt != "voc" else None
+    keep = _SplitFilter(read_split(split_path)) if split_path is not None and fmt not in ("voc", "wider") else None
+    notes: list[str] = []
 
     if fmt == "voc":
         samples = read_voc_folder(path, split_path, on_bad)
     elif fmt == "wider":
-        gt = find_wider_gt(path) if path.is_dir() else path
-        if gt is None:
-            raise DataError(f"{path}: no wider_face_*_bbx_gt.txt in it or in its wider_face_split/")
-        samples = read_wider(gt, keep=keep, on_bad=on_bad)
+        stats = new_stats()
+        if split_path is not None and path.is_dir():
+            samples, unknown = read_wider_listed(path, read_split_lines(split_path), on_bad, stats)
+            if unknown and not skip_bad:
+                raise DataError(f"{split_path}: {len(unknown)} listed image(s) are not in the WIDER ground truth "
+                                f"under {path / 'wider_face_split'}, e.g. {unknown[0]!r}")
+            skipped += [f"{split_path}: listed image {n!r} is not in the WIDER ground truth" for n in unknown]
+        else:
+            gt = find_wider_gt(path) if path.is_dir() else path
+            if gt is None:
+                raise DataError(f"{path}: no wider_face_*_bbx_gt.txt in it or in its wider_face_split/")
+            keep = _SplitFilter(read_split(split_path)) if split_path is not None else None
+            samples = read_wider(gt, keep=keep, on_bad=on_bad, stats=stats, present_only=keep is None)
+            if keep is None:
+                notes.append(f"{gt}: {len(samples)} image(s) of the ground truth are present on disk and read")
+        notes.append(ignore_note(stats))
     elif fmt == "fddb":
         samples = read_fddb(path, keep=keep, on_bad=on_bad)
     elif fmt == "coco":
@@ -175,4 +190,4 @@ def load_benchmark(path: str | Path, fmt: str | None = None, split: str | Path |
     if split_path is not None:
         name = f"{name}/{split_path.stem}"
     return Benchmark(name=name, format=fmt, root=path, samples=present,
-                     content_hash=benchmark_hash(present), skipped=skipped)
+                     content_hash=benchmark_hash(present), skipped=skipped, notes=notes)

@@ -58,18 +58,21 @@ def read_voc_annotation(xml_path: Path, images_dir: Path) -> Sample:
     return sample
 
 
-def read_split(split_file: Path) -> list[str]:
-    """Names listed one per line (blank lines and ``#`` comments skipped; extensions dropped)."""
+def read_split_lines(split_file: Path) -> list[str]:
+    """The entries of a split file as written (blank lines and ``#`` comments skipped)."""
     if not split_file.is_file():
         raise DataError(f"{split_file}: split file not found")
-    names = []
-    for line in split_file.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            names.append(Path(line).stem if Path(line).suffix.lower() in IMAGE_EXTENSIONS + (".xml",) else line)
-    if not names:
+    lines = [line.strip() for line in split_file.read_text().splitlines()]
+    lines = [line for line in lines if line and not line.startswith("#")]
+    if not lines:
         raise DataError(f"{split_file}: split file lists no images")
-    return names
+    return lines
+
+
+def read_split(split_file: Path) -> list[str]:
+    """Names listed one per line (blank lines and ``#`` comments skipped; extensions dropped)."""
+    return [Path(line).stem if Path(line).suffix.lower() in IMAGE_EXTENSIONS + (".xml",) else line
+            for line in read_split_lines(split_file)]
 
 
 def read_voc_folder(root: Path, split_file: Path | None = None, on_bad: OnBad | None = None) -> list[Sample]:

@@ -4,8 +4,11 @@ The ground-truth file lists, per image, a name line (``0--Parade/0_Parade_marchi
 a count line, then one line per face: ``x y w h blur expression illumination invalid
 occlusion pose`` (pixels, top-left corner and size). An image with a count of 0 is
 followed by one dummy line of zeros, which is consumed. Boxes become
-``[x, y, x + w, y + h]``. Faces flagged ``invalid`` become ignore regions (WIDER's
-own evaluation does not count them): neither a hit nor a miss. The six flags are
+``[x, y, x + w, y + h]``. The official files are read as published: faces flagged
+``invalid`` and the few zero-size boxes become ignore regions (neither a hit nor a miss,
+neither a positive nor a negative anchor in training), counted and reported, never refused.
+The gt files cover the whole official split; a split list (``train.txt``) selects the
+images present, each looked up in the gt file of its own split. The six flags are
 kept as per-box lists in ``Sample.attributes`` (plus ``event``, the folder name) so
 easy/medium/hard-style subsets can be drawn later.
 
@@ -85,29 +88,102 @@ def _parse(gt_file: Path) -> list[tuple[int, str, list[list[float]]]]:
     return entries
 
 
+def _entry_sample(name: str, rows: list[list[float]], image_path: Path, source: str,
+                  stats: dict[str, int]) -> Sample:
+    """One image's faces as a Sample. Zero-size boxes (in the official files) and faces flagged
+    ``invalid`` become ignore regions, counted in ``stats``; nothing is dropped."""
+    width, height = image_size(image_path, source)
+    boxes, ignore = [], []
+    for x, y, w, h, *flags in rows:
+        degenerate = w <= 0 or h <= 0
+        invalid = int(flags[FLAGS.index("invalid")]) == 1
+        stats["degenerate"] += int(degenerate)
+        stats["invalid"] += int(invalid and not degenerate)
+        boxes.append([x, y, x + max(w, 0.0), y + max(h, 0.0)])
+        ignore.append(degenerate or invalid)
+    flag_lists = {flag: [int(r[4 + k]) for r in rows] for k, flag in enumerate(FLAGS)}
+    sample = Sample(image_path=image_path, boxes=boxes, ignore=ignore,
+                    image_id=str(PurePosixPath(name).with_suffix("")), width=width, height=height,
+                    attributes={"event": PurePosixPath(name).parent.name, **flag_lists})
+    validate_boxes(sample, width, height, source)
+    return sample
+
+
+def ignore_note(stats: dict[str, int]) -> str:
+    """The one-line report of what became ignore regions."""
+    return (f"{stats['degenerate']} zero-size box(es) and {stats['invalid']} face(s) flagged invalid "
+            f"became ignore regions")
+
+
+def new_stats() -> dict[str, int]:
+    return {"degenerate": 0, "invalid": 0}
+
+
 def read_wider(gt_file: Path, images_dir: Path | None = None, keep: Keep | None = None,
-               on_bad: OnBad | None = None) -> list[Sample]:
-    """Samples of one WIDER ground-truth file; ``image_id`` is the name without extension (``EVENT/NAME``)."""
+               on_bad: OnBad | None = None, stats: dict[str, int] | None = None,
+               present_only: bool = False) -> list[Sample]:
+    """Samples of one WIDER ground-truth file; ``image_id`` is the name without extension (``EVENT/NAME``).
+
+    ``present_only``: the official files cover the whole split, so without a split list the
+    images that are not on disk are passed over (the caller reports how many), not errors.
+    """
     gt_file = Path(gt_file)
     if not gt_file.is_file():
         raise DataError(f"{gt_file}: WIDER ground-truth file not found")
     images_dir = Path(images_dir) if images_dir is not None else find_wider_images(gt_file)
+    stats = stats if stats is not None else new_stats()
     samples = []
     for line_no, name, rows in _parse(gt_file):
         image_id = str(PurePosixPath(name).with_suffix(""))
         if keep is not None and not keep(image_id):
             continue
-        source = f"{gt_file}:{line_no} ({name})"
-        boxes = [[x, y, x + w, y + h] for x, y, w, h, *_ in rows]
-        flags = {flag: [int(r[4 + k]) for r in rows] for k, flag in enumerate(FLAGS)}
+        if present_only and not (images_dir / name).is_file():
+            continue
         try:
-            width, height = image_size(images_dir / name, source)
-            sample = Sample(image_path=images_dir / name, boxes=boxes, ignore=[v == 1 for v in flags["invalid"]],
-                            image_id=image_id, width=width, height=height,
-                            attributes={"event": PurePosixPath(name).parent.name, **flags})
-            validate_boxes(sample, width, height, source)
+            samples.append(_entry_sample(name, rows, images_dir / name, f"{gt_file}:{line_no} ({name})", stats))
         except DataError as e:
             report_bad(e, on_bad)
-            continue
-        samples.append(sample)
     return samples
+
+
+def read_wider_listed(root: Path, listed: list[str], on_bad: OnBad | None = None,
+                      stats: dict[str, int] | None = None) -> tuple[list[Sample], list[str]]:
+    """Samples for the images a split file lists, each looked up in the official gt file of its split.
+
+    Lines are paths relative to the WIDER root as in the official layout
+    (``WIDER_train/images/0--Parade/NAME.jpg`` -> ``wider_face_train_bbx_gt.txt``, key
+    ``0--Parade/NAME.jpg``); a bare ``EVENT/NAME[.jpg]`` is looked up in the val file.
+    Returns (samples in list order, listed names the gt files do not have).
+    """
+    root = Path(root)
+    stats = stats if stats is not None else new_stats()
+    tables: dict[str, dict[str, tuple[int, list[list[float]]]]] = {}
+    names_by_file: dict[str, dict[str, str]] = {}
+    samples, unknown = [], []
+    for line in listed:
+        path = PurePosixPath(line)
+        split = path.parts[0][len("WIDER_"):] if path.parts[0].startswith("WIDER_") else "val"
+        key = "/".join(path.parts[-2:])
+        if not PurePosixPath(key).suffix:
+            key += ".jpg"
+        if split not in tables:
+            gt_file = root / "wider_face_split" / f"wider_face_{split}_bbx_gt.txt"
+            if not gt_file.is_file():
+                raise DataError(f"{gt_file}: WIDER ground-truth file not found (needed for {line!r})")
+            tables[split] = {name: (line_no, rows) for line_no, name, rows in _parse(gt_file)}
+            by_file = {PurePosixPath(name).name: name for name in tables[split]}
+            names_by_file[split] = by_file
+        if len(path.parts) == 1:  # a bare file name: find its event folder
+            key = names_by_file[split].get(key, key)
+        entry = tables[split].get(key)
+        if entry is None:
+            unknown.append(line)
+            continue
+        line_no, rows = entry
+        image_path = root / f"WIDER_{split}" / "images" / key
+        source = f"{root / 'wider_face_split' / f'wider_face_{split}_bbx_gt.txt'}:{line_no} ({key})"
+        try:
+            samples.append(_entry_sample(key, rows, image_path, source, stats))
+        except DataError as e:
+            report_bad(e, on_bad)
+    return samples, unknown
