@@ -10,8 +10,8 @@ import os
 import pytest
 from archive_helpers import CONFIG, DATA_FILE, TRAINING, measured, seal_tiny, stage_files
 
-from facessd_archive.archive import Archive, ParentRef, open_archive, resolve_archive_root, stage_weights_folder
-from facessd_archive.archive import store as store_module
+from facessd_archive.archive import Archive, ParentRef, open_archive, stage_weights_folder
+from facessd_archive.archive import sealing as sealing_module
 from facessd_archive.archive.card import render_card
 from facessd_archive.archive.lineage import lineage
 from facessd_archive.archive.verify import verify_archive, verify_stage
@@ -60,7 +60,7 @@ def test_a_sealed_stage_is_immutable_and_new_version_makes_siblings(archive, tmp
 def test_an_interrupted_seal_leaves_no_half_stage(archive, tmp_path, monkeypatch):
     src = tmp_path / "src"
     stage_files(src)
-    real_copy = store_module._copy_file
+    real_copy = sealing_module._copy_file
     calls = []
 
     def copy_then_fail(src_path, dest):
@@ -69,7 +69,7 @@ def test_an_interrupted_seal_leaves_no_half_stage(archive, tmp_path, monkeypatch
             raise OSError("disk full (simulated)")
         return real_copy(src_path, dest)
 
-    monkeypatch.setattr(store_module, "_copy_file", copy_then_fail)
+    monkeypatch.setattr(sealing_module, "_copy_file", copy_then_fail)
     with pytest.raises(OSError, match="disk full"):
         archive.seal(STAGE, src, CONFIG, TRAINING)
     assert len(calls) == 2
@@ -166,7 +166,7 @@ def test_default_stage_and_its_weights_folder(archive, tmp_path):
         "default_stage": "keypoints/v2/b", "schema_version": 1}
     assert archive.default_stage().stage_id == "keypoints/v2/b"
     assert stage_weights_folder(archive=archive) == b.folder
-    assert archive.weights_folder() == archive.weights_folder("keypoints/v2/b") == b.folder
+    assert stage_weights_folder("keypoints/v2/b", archive=archive) == b.folder
     assert open_archive(archive.root).default_stage().manifest == b.manifest
     with pytest.raises(StageNotFoundError):
         archive.set_default("keypoints/v2/nope")
@@ -192,11 +192,3 @@ def test_a_moved_stage_is_reported(archive, tmp_path):
     stage.folder.rename(archive.root / "keypoints" / "v2" / "moved")
     with pytest.raises(ManifestError, match="says stage_id 'keypoints/v2/tiny' but lives at 'keypoints/v2/moved'"):
         archive.get("keypoints/v2/moved")
-
-
-def test_archive_root_resolution(tmp_path, monkeypatch):
-    monkeypatch.setenv("FACESSD_ARCHIVE", str(tmp_path / "env"))
-    assert resolve_archive_root(tmp_path / "given") == tmp_path / "given"
-    assert resolve_archive_root() == tmp_path / "env"
-    monkeypatch.delenv("FACESSD_ARCHIVE")
-    assert resolve_archive_root() == store_module.repository_archive()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from facessd_archive.archive.store import Archive, Stage
+from facessd_archive.archive.store import ArchiveReader, Stage
 from facessd_archive.errors import ArchiveError
 
 LinkStatus = Literal["start", "ok", "unpinned", "missing", "hash mismatch"]
@@ -27,7 +27,7 @@ class LineageLink:
     pinned_hash: str | None  # the content hash the child recorded
 
 
-def lineage(archive: Archive, stage_id: str) -> list[LineageLink]:
+def lineage(archive: ArchiveReader, stage_id: str) -> list[LineageLink]:
     """``[stage, parent, grandparent, ...]``; stops at a stage with no parent or one not in the archive."""
     stage = archive.get(stage_id)
     chain = [LineageLink(stage_id, stage, "start", stage.manifest.content_hash)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from facessd_archive.archive.lineage import lineage
 from facessd_archive.archive.manifest import MAP_METRIC, Manifest
-from facessd_archive.archive.store import Archive
+from facessd_archive.archive.store import ArchiveReader
 
 LIST_HEADERS = ("stage", "parent", "input", "steps", "mAP", "benchmark", "weights")
 
@@ -21,7 +21,7 @@ def _map(m: Manifest) -> tuple[str, str]:
     return (value + " (reported)" if ev.source == "reported" else value), ev.benchmark.id
 
 
-def stage_rows(archive: Archive) -> list[tuple[str, ...]]:
+def stage_rows(archive: ArchiveReader) -> list[tuple[str, ...]]:
     """One row per stage, in LIST_HEADERS order."""
     rows = []
     for stage in archive.stages():
@@ -32,7 +32,7 @@ def stage_rows(archive: Archive) -> list[tuple[str, ...]]:
     return rows
 
 
-def lineage_lines(archive: Archive, stage_id: str) -> list[str]:
+def lineage_lines(archive: ArchiveReader, stage_id: str) -> list[str]:
     """The stage, then each parent on its own line, with how the link holds up."""
     lines = []
     for depth, link in enumerate(lineage(archive, stage_id)):

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from facessd_archive.archive.manifest import (DatasetRef, Evaluation, Manifest, ParentRef, ToolRef, Training,
                                               Weights)
-from facessd_archive.archive.store import Archive, Stage
+from facessd_archive.archive.sealing import Archive
+from facessd_archive.archive.store import Stage
 from facessd_archive.errors import StageExistsError
 from facessd_archive.metric_names import METRIC_NAMES
 from facessd_archive.model.config import ModelConfig

@@ -18,7 +18,8 @@ from facessd_archive.archive.hub import (COMMIT_SHA, HubSettings, blob_names, do
                                          storage_folder)
 from facessd_archive.archive.manifest import HubLocation, Manifest
 from facessd_archive.archive.paths import STAGE_MANIFEST, check_stage_id, safe_join
-from facessd_archive.archive.store import Archive, Stage
+from facessd_archive.archive.sealing import Archive
+from facessd_archive.archive.store import ArchiveReader, Stage
 from facessd_archive.archive.verify import check_file
 from facessd_archive.errors import ArchiveError, HubError, IntegrityError, StageExistsError, StageNotFoundError
 
@@ -32,7 +33,7 @@ class PullResult:
     cached: list[str] = field(default_factory=list)  # files found in the cache
 
 
-def pull_stage(archive: Archive, stage_id: str, settings: HubSettings | None = None) -> PullResult:
+def pull_stage(archive: ArchiveReader, stage_id: str, settings: HubSettings | None = None) -> PullResult:
     """Make the files of ``stage_id`` available locally and checked; return the folder holding them.
 
     Files in the stage folder are only re-hashed. Files on the Hub are downloaded at the

@@ -10,7 +10,7 @@ from facessd_archive.archive.hub import HubSettings, hub_errors, parse_repo_ref,
 from facessd_archive.archive.manifest import HubLocation
 from facessd_archive.archive.paths import STAGE_CARD, STAGE_MANIFEST, safe_join
 from facessd_archive.archive.pull import pull_stage
-from facessd_archive.archive.store import Archive
+from facessd_archive.archive.sealing import Archive
 from facessd_archive.archive.verify import verify_stage
 from facessd_archive.errors import ArchiveError, HubError, IntegrityError
 

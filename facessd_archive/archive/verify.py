@@ -17,7 +17,7 @@ from facessd_archive.archive.card import render_card
 from facessd_archive.archive.hashing import sha256_file
 from facessd_archive.archive.manifest import FileEntry
 from facessd_archive.archive.paths import STAGE_CARD, is_regular_file, list_stage_entries, safe_join
-from facessd_archive.archive.store import Archive, Stage
+from facessd_archive.archive.store import ArchiveReader, Stage
 from facessd_archive.errors import ArchiveError, UnsafePathError
 
 
@@ -55,7 +55,7 @@ def _is_cache_link(path: Path) -> bool:
     return path.is_symlink() and "snapshots" in path.parts and path.resolve().is_file()
 
 
-def verify_stage(archive: Archive, stage_id: str, cache_dir: Path | None = None) -> StageReport:
+def verify_stage(archive: ArchiveReader, stage_id: str, cache_dir: Path | None = None) -> StageReport:
     report = StageReport(stage_id)
     try:
         stage = archive.get(stage_id)
@@ -115,7 +115,7 @@ def _check_remote_files(stage: Stage, report: StageReport, cache_dir: Path | Non
             report.checked.append(entry.path)
 
 
-def _check_parent(archive: Archive, stage: Stage, report: StageReport) -> None:
+def _check_parent(archive: ArchiveReader, stage: Stage, report: StageReport) -> None:
     parent = stage.manifest.parent
     if parent is None or parent.content_hash is None or not archive.exists(parent.stage_id):
         return
@@ -129,7 +129,8 @@ def _check_parent(archive: Archive, stage: Stage, report: StageReport) -> None:
                                f"{actual[:12]}..., this stage was continued from {parent.content_hash[:12]}...")
 
 
-def verify_archive(archive: Archive, stage_id: str | None = None, cache_dir: Path | None = None) -> list[StageReport]:
+def verify_archive(archive: ArchiveReader, stage_id: str | None = None,
+                   cache_dir: Path | None = None) -> list[StageReport]:
     """One report per stage (or for ``stage_id`` only); archive-level problems under the id ``(archive)``."""
     if stage_id is not None:
         return [verify_stage(archive, stage_id, cache_dir)]

@@ -1,8 +1,9 @@
 """Archive commands: list, show, verify, lineage, default, seal, pull, push.
 
-Every command takes ``--archive DIR`` (else ``$FACESSD_ARCHIVE``, else the repository's
-``archive/`` folder). Hub commands take ``--endpoint URL`` (else ``$HF_ENDPOINT``) and read
-``HF_TOKEN``, ``HF_HUB_CACHE``/``HF_HOME``, ``HF_HUB_OFFLINE`` and ``HF_HUB_DISABLE_XET`` when they run.
+Every command takes ``--archive DIR``; without it the archive in use is ``$FACESSD_ARCHIVE``, else
+the checkout the current folder is in, else the per-user archive (``archive/location.py``). Hub
+commands take ``--endpoint URL`` (else ``$HF_ENDPOINT``) and read ``HF_TOKEN``,
+``HF_HUB_CACHE``/``HF_HOME``, ``HF_HUB_OFFLINE`` and ``HF_HUB_DISABLE_XET`` when they run.
 """
 
 from __future__ import annotations
@@ -15,15 +16,16 @@ import click
 from facessd_archive.cli import main
 
 archive_option = click.option("--archive", "archive_dir", type=click.Path(file_okay=False, path_type=Path),
-                              default=None, help="Archive root (default: $FACESSD_ARCHIVE, else the repo's archive/).")
+                              default=None, help="Archive root (default: $FACESSD_ARCHIVE, else the checkout the "
+                                                 "current folder is in, else the per-user archive).")
 endpoint_option = click.option("--endpoint", default=None, metavar="URL",
                                help="Hub endpoint (default: $HF_ENDPOINT, else https://huggingface.co).")
 
 
 def _archive(archive_dir: Path | None):
-    from facessd_archive.archive.store import Archive
+    from facessd_archive.archive import open_archive
 
-    return Archive.open(archive_dir)
+    return open_archive(archive_dir)
 
 
 @main.command("list")
@@ -148,7 +150,8 @@ def pull(target: str, stages: tuple[str, ...], no_weights: bool, new_version: bo
       facessd pull keypoints/v2/face384          # its files, at the revision its manifest records
       facessd pull org/facessd-archive@v1.0      # every stage of that repo at tag v1.0
       facessd pull org/facessd-archive --stage keypoints/v2/face384
-    Files go to the Hugging Face cache and are checked against the manifest's sha256.
+    Files go to the Hugging Face cache and are checked against the manifest's sha256; pulled
+    stages are installed into the archive in use (--archive, $FACESSD_ARCHIVE, checkout, per-user).
     """
     from facessd_archive.archive.hub import HubSettings, looks_like_repo_ref, parse_repo_ref
     from facessd_archive.archive.pull import pull_repo, pull_stage

@@ -95,11 +95,11 @@ def resolve_detector(spec: str | None, runtime: str = "tf", archive_root: Path |
         detector = load_detector(Path(spec))
         return ResolvedDetector(SSDBatchDetector(make_runtime(detector, runtime), name=Path(spec).name), runtime,
                                 input_size=detector.config.input_size)
-    from facessd_archive.archive.store import open_archive
+    from facessd_archive.archive import open_archive, stage_weights_folder
 
     archive = open_archive(archive_root)
     stage = archive.default_stage() if spec is None else archive.get(spec)
-    folder = archive.weights_folder(stage.stage_id)
+    folder = stage_weights_folder(stage.stage_id, archive=archive)
     from facessd_archive.model.checkpoint import load_detector
 
     detector = load_detector(folder)
@@ -148,7 +148,7 @@ def record_evaluation(report: EvaluationReport, stage_id: str, input_size: int |
                       archive_root: Path | None = None) -> None:
     """Append ``report``'s twelve numbers to the stage's manifest as a measured evaluation."""
     from facessd_archive.archive.records import DatasetRef, Evaluation
-    from facessd_archive.archive.store import open_archive
+    from facessd_archive.archive import open_archive
 
     b = report.benchmark
     evaluation = Evaluation.measured(DatasetRef(b.benchmark_id, split=b.split, sha256=b.content_hash),
