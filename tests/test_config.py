@@ -94,7 +94,9 @@ def test_input_size_33_is_the_smallest_accepted():
     (lambda: LossConfig(focal_alpha=1.5), "focal_alpha must be in [0, 1]"),
     (lambda: LossConfig(smooth_l1_delta=0.0), "smooth_l1_delta must be > 0"),
     (lambda: BoxCoderConfig(height_scale=0.0), "height_scale must be > 0"),
-    (lambda: AnchorConfig(num_layers=5), "num_layers must be 6"),
+    (lambda: AnchorConfig(num_layers=1), "num_layers must be >= 2"),
+    (lambda: ModelConfig(anchors=AnchorConfig(num_layers=5)), "must equal the number of feature maps"),
+    (lambda: AnchorConfig(kind="multiscale", num_layers=4), "must equal max_level - min_level + 1"),
     (lambda: AnchorConfig(min_scale=0.5, max_scale=0.4), "need 0 < min_scale <= max_scale <= 1.5"),
     (lambda: AnchorConfig(aspect_ratios=(1.0, -2.0)), "aspect_ratios must be positive"),
     (lambda: AnchorConfig(aspect_ratios=()), "aspect_ratios must be positive"),
@@ -187,3 +189,15 @@ def test_partial_dict_fills_defaults():
     c = ModelConfig.from_dict({"input_size": 150, "anchors": {"min_scale": 0.1}})
     assert c.input_size == 150
     assert c.anchors.min_scale == 0.1 and c.anchors.max_scale == 0.95
+
+
+def test_an_older_stage_config_serialises_unchanged():
+    """Settings added later (feature maps, resizer, multiscale anchors) stay out of to_dict at their
+    defaults, so a sealed stage's model_config and its content hash do not change."""
+    d = face_config(384, 0.5).to_dict()
+    assert "feature_maps" not in d and "resizer" not in d and "kind" not in d["anchors"]
+    assert ModelConfig.from_dict(d) == face_config(384, 0.5)
+    from facessd_archive.model.config import wider_face_config
+    w = wider_face_config(512).to_dict()
+    assert w["anchors"]["kind"] == "multiscale" and w["feature_maps"]["taps"] == (5, 11, 13)
+    assert ModelConfig.from_dict(json.loads(json.dumps(w))) == wider_face_config(512)

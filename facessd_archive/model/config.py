@@ -284,7 +284,18 @@ class ModelConfig:
 
     # --- serialisation -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Plain JSON-able values. Settings added after stages were sealed are left out while they
+        hold their defaults, so an older stage's ``model_config`` (and its content hash) reads and
+        writes back unchanged; ``from_dict`` fills them in again."""
+        data = dataclasses.asdict(self)
+        for name, default in _ADDED_LATER.items():
+            if data[name] == dataclasses.asdict(default):
+                del data[name]
+        if self.anchors.kind == "multiple_grid":
+            for key, value in _MULTISCALE_ANCHOR_DEFAULTS.items():
+                if data["anchors"][key] == value:
+                    del data["anchors"][key]
+        return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -297,6 +308,12 @@ class ModelConfig:
     def from_json(cls, text: str) -> "ModelConfig":
         return cls.from_dict(json.loads(text))
 
+
+# Fields added after the first stages were sealed (left out of to_dict at their defaults).
+_ADDED_LATER: dict[str, Any] = {"feature_maps": FeatureMapConfig(), "resizer": ResizerConfig()}
+_MULTISCALE_ANCHOR_DEFAULTS: dict[str, Any] = {
+    f.name: f.default for f in fields(AnchorConfig)
+    if f.name in ("kind", "min_level", "max_level", "anchor_scale", "scales_per_octave")}
 
 _NESTED: dict[str, type] = {
     "anchors": AnchorConfig,
