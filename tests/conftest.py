@@ -10,6 +10,12 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is first imported
+if "FACESSD_TEST_KEEP_XDG" not in os.environ:
+    # A command run outside the checkout falls back to the per-user archive: keep the tests' own
+    # out of the real ~/.local/share (tests that check the rule set their own folders).
+    import tempfile
+
+    os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="facessd-test-xdg-")
 
 from pathlib import Path  # noqa: E402
 

@@ -155,7 +155,7 @@ def test_fused_batch_norm_updates_moving_stats_with_momentum():
     fused(X, training=True)
     ref(X, training=True)
     flat = X.reshape(-1, X.shape[-1]).astype(np.float64)
-    n = flat.shape[0]
+
     np.testing.assert_allclose(fused.moving_mean.numpy(), m * mean0 + (1 - m) * flat.mean(0), rtol=1e-5)
     np.testing.assert_allclose(fused.moving_mean.numpy(), ref.moving_mean.numpy(), rtol=1e-5)
     # TF's fused kernel (what TF1 slim and the OD API checkpoints used) folds the Bessel-corrected

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 import numpy as np
-import tensorflow as tf
 
 from facessd_archive.data.images import load_rgb, load_sample_image
 from facessd_archive.data.sample import Sample

@@ -19,7 +19,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from facessd_archive.data.images import image_size
-from facessd_archive.data.sample import Keep, OnBad, Sample, report_bad, validate_boxes
+from facessd_archive.data.readers.common import append_checked
+from facessd_archive.data.sample import Keep, OnBad, Sample
 from facessd_archive.errors import AnnotationError, DataError
 
 
@@ -47,6 +48,17 @@ def _load(json_path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "categories")):
         raise AnnotationError(f"{json_path}: not a COCO instances file (needs 'images' and 'categories' lists)")
     return data
+
+
+def _sample(image: dict, image_path: Path, image_id: str, anns: list[dict], source: str) -> Sample:
+    """One image's faces (``iscrowd`` / ``ignore`` annotations become ignore regions)."""
+    width, height = image.get("width"), image.get("height")
+    if not (isinstance(width, int) and isinstance(height, int)):
+        width, height = image_size(image_path, source)
+    boxes = [[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in anns)]
+    ignore = [bool(a.get("iscrowd", 0)) or bool(a.get("ignore", 0)) for a in anns]
+    return Sample(image_path=image_path, boxes=boxes, ignore=ignore, image_id=image_id,
+                  width=width, height=height, attributes={"coco_image_id": image["id"]})
 
 
 def read_coco_json(json_path: Path, category: str = "face", images_dir: Path | None = None,
@@ -82,17 +94,5 @@ def read_coco_json(json_path: Path, category: str = "face", images_dir: Path | N
         anns = by_image.get(image["id"], [])
         source = f"{json_path} ({file_name})"
         image_path = _find_image(dirs, file_name)
-        try:
-            width, height = image.get("width"), image.get("height")
-            if not (isinstance(width, int) and isinstance(height, int)):
-                width, height = image_size(image_path, source)
-            boxes = [[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in anns)]
-            ignore = [bool(a.get("iscrowd", 0)) or bool(a.get("ignore", 0)) for a in anns]
-            sample = Sample(image_path=image_path, boxes=boxes, ignore=ignore, image_id=image_id,
-                            width=width, height=height, attributes={"coco_image_id": image["id"]})
-            validate_boxes(sample, width, height, source)
-        except DataError as e:
-            report_bad(e, on_bad)
-            continue
-        samples.append(sample)
+        append_checked(samples, source, on_bad, lambda: _sample(image, image_path, image_id, anns, source))
     return samples

@@ -15,7 +15,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path, PurePosixPath
 
 from facessd_archive.data.images import image_size
-from facessd_archive.data.sample import Keep, OnBad, Sample, parse_xml, report_bad, validate_boxes
+from facessd_archive.data.readers.common import append_checked
+from facessd_archive.data.sample import Keep, OnBad, Sample, parse_xml
 from facessd_archive.errors import AnnotationError, DataError
 
 
@@ -33,6 +34,15 @@ def _box(node: ET.Element, source: str, index: int) -> list[float]:
 
 def _is_ignored(node: ET.Element) -> bool:
     return node.get("ignore", "0").strip() not in ("0", "", "false") or node.find("ignore") is not None
+
+
+def _sample(nodes: list, image_path: Path, image_id: str, source: str) -> Sample:
+    """One image's boxes (``ignore='1'`` boxes become ignore regions)."""
+    boxes = [_box(node, source, k) for k, node in enumerate(nodes)]
+    width, height = image_size(image_path, source)
+    return Sample(image_path=image_path, boxes=boxes, ignore=[_is_ignored(n) for n in nodes],
+                  image_id=image_id, width=width, height=height,
+                  attributes={"label": [(n.findtext("label") or "").strip() for n in nodes]})
 
 
 def read_dlib_xml(xml_path: Path, keep: Keep | None = None, on_bad: OnBad | None = None) -> list[Sample]:
@@ -54,16 +64,5 @@ def read_dlib_xml(xml_path: Path, keep: Keep | None = None, on_bad: OnBad | None
             continue
         source = f"{xml_path} ({file_name})"
         image_path = xml_path.parent / file_name
-        nodes = image.findall("box")
-        try:
-            boxes = [_box(node, source, k) for k, node in enumerate(nodes)]
-            width, height = image_size(image_path, source)
-            sample = Sample(image_path=image_path, boxes=boxes, ignore=[_is_ignored(n) for n in nodes],
-                            image_id=image_id, width=width, height=height,
-                            attributes={"label": [(n.findtext("label") or "").strip() for n in nodes]})
-            validate_boxes(sample, width, height, source)
-        except DataError as e:
-            report_bad(e, on_bad)
-            continue
-        samples.append(sample)
+        append_checked(samples, source, on_bad, lambda: _sample(image.findall("box"), image_path, image_id, source))
     return samples

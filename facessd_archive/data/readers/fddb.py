@@ -28,8 +28,9 @@ import re
 from pathlib import Path
 
 from facessd_archive.data.images import image_size
-from facessd_archive.data.sample import Keep, OnBad, Sample, read_annotation_lines, report_bad, validate_boxes
-from facessd_archive.errors import AnnotationError, DataError
+from facessd_archive.data.readers.common import Block, append_checked, parse_count_blocks
+from facessd_archive.data.sample import Keep, OnBad, Sample
+from facessd_archive.errors import DataError
 
 FOLD_PATTERN = re.compile(r"FDDB-fold-(\d+)-ellipseList\.txt$")
 
@@ -50,33 +51,30 @@ def fold_files(path: Path) -> list[Path]:
     return sorted(folds.glob("FDDB-fold-*-ellipseList.txt")) if folds.is_dir() else []
 
 
-def _parse(fold_file: Path) -> list[tuple[int, str, list[list[float]]]]:
-    """(line number of the name, image name, ellipses ``[a, b, angle, cx, cy]``) for every entry."""
-    lines = read_annotation_lines(fold_file)
-    entries, i = [], 0
-    while i < len(lines):
-        name = lines[i].strip()
-        if not name:
-            i += 1
-            continue
-        count_text = lines[i + 1].strip() if i + 1 < len(lines) else ""
-        if not count_text.isdigit():
-            raise AnnotationError(f"{fold_file}:{i + 2}: expected the face count of {name}, got {count_text!r}")
-        start, i = i + 1, i + 2
-        ellipses = []
-        for _ in range(int(count_text)):
-            fields = lines[i].split() if i < len(lines) else []
-            try:
-                values = [float(f) for f in fields[:5]]
-            except ValueError:
-                values = []
-            if len(fields) < 5 or len(values) < 5:
-                raise AnnotationError(f"{fold_file}:{i + 1}: expected 'major_axis_radius minor_axis_radius angle "
-                                      f"center_x center_y 1' for a face of {name}, got {' '.join(fields)!r}")
-            ellipses.append(values)
-            i += 1
-        entries.append((start, name, ellipses))
-    return entries
+def _ellipse_row(fields: list[str]) -> list[float] | None:
+    try:
+        values = [float(f) for f in fields[:5]]
+    except ValueError:
+        return None
+    return values if len(values) == 5 else None
+
+
+def _parse(fold_file: Path) -> list[Block]:
+    """(line number of the count, image name, ellipses ``[a, b, angle, cx, cy]``) for every entry."""
+    return parse_count_blocks(fold_file, _ellipse_row,
+                              "'major_axis_radius minor_axis_radius angle center_x center_y 1'")
+
+
+def _sample(image_path: Path, name: str, ellipses: list[list[float]], fold: int | None, source: str) -> Sample:
+    """One image's faces: each ellipse's bounding box, clipped to the picture."""
+    width, height = image_size(image_path, source)
+    boxes = []
+    for a, b, angle, cx, cy in ellipses:
+        x0, y0, x1, y1 = ellipse_to_box(a, b, angle, cx, cy)
+        boxes.append([min(max(x0, 0.0), width), min(max(y0, 0.0), height),
+                      min(max(x1, 0.0), width), min(max(y1, 0.0), height)])
+    return Sample(image_path=image_path, boxes=boxes, ignore=[False] * len(boxes), image_id=name,
+                  width=width, height=height, attributes={"ellipses": ellipses, "fold": fold})
 
 
 def read_fddb(path: Path, images_dir: Path | None = None, keep: Keep | None = None,
@@ -97,20 +95,7 @@ def read_fddb(path: Path, images_dir: Path | None = None, keep: Keep | None = No
             if keep is not None and not keep(name):
                 continue
             source = f"{fold_file}:{line_no} ({name})"
-            image_path = images_dir / f"{name}.jpg"
-            try:
-                width, height = image_size(image_path, source)
-                boxes = []
-                for a, b, angle, cx, cy in ellipses:
-                    x0, y0, x1, y1 = ellipse_to_box(a, b, angle, cx, cy)
-                    boxes.append([min(max(x0, 0.0), width), min(max(y0, 0.0), height),
-                                  min(max(x1, 0.0), width), min(max(y1, 0.0), height)])
-                sample = Sample(image_path=image_path, boxes=boxes, ignore=[False] * len(boxes), image_id=name,
-                                width=width, height=height,
-                                attributes={"ellipses": ellipses, "fold": int(fold.group(1)) if fold else None})
-                validate_boxes(sample, width, height, source)
-            except DataError as e:
-                report_bad(e, on_bad)
-                continue
-            samples.append(sample)
+            fold_number = int(fold.group(1)) if fold else None
+            append_checked(samples, source, on_bad,
+                           lambda: _sample(images_dir / f"{name}.jpg", name, ellipses, fold_number, source))
     return samples

@@ -20,7 +20,8 @@ import csv
 from pathlib import Path
 
 from facessd_archive.data.images import image_size
-from facessd_archive.data.sample import Keep, OnBad, Sample, report_bad, validate_boxes
+from facessd_archive.data.readers.common import append_checked
+from facessd_archive.data.sample import Keep, OnBad, Sample
 from facessd_archive.errors import AnnotationError, DataError
 
 HUMAN_FACE = "/m/0dzct"
@@ -58,6 +59,21 @@ def _rows(csv_path: Path, label: str) -> dict[str, list[tuple[int, dict[str, str
     return grouped
 
 
+def _sample(csv_path: Path, rows: list, image_path: Path, image_id: str, source: str) -> Sample:
+    """One image's boxes (normalised in the CSV; ``IsGroupOf`` boxes become ignore regions)."""
+    width, height = image_size(image_path, source)
+    boxes = []
+    for line_no, row in rows:
+        try:
+            x0, x1, y0, y1 = (float(row[c]) for c in ("XMin", "XMax", "YMin", "YMax"))
+        except (TypeError, ValueError):
+            raise AnnotationError(f"{csv_path}:{line_no}: XMin/XMax/YMin/YMax are not numbers") from None
+        boxes.append([x0 * width, y0 * height, x1 * width, y1 * height])
+    flags = {name: [_flag(row, name) for _, row in rows] for name in FLAGS}
+    return Sample(image_path=image_path, boxes=boxes, ignore=[v == 1 for v in flags["IsGroupOf"]],
+                  image_id=image_id, width=width, height=height, attributes=flags)
+
+
 def read_openimages_csv(csv_path: Path, images_dir: Path | None = None, label: str = HUMAN_FACE,
                         keep: Keep | None = None, on_bad: OnBad | None = None) -> list[Sample]:
     """Samples of one Open Images box CSV; ``image_id`` is ``ImageID``."""
@@ -73,21 +89,5 @@ def read_openimages_csv(csv_path: Path, images_dir: Path | None = None, label: s
         source = f"{csv_path}:{rows[0][0]} (ImageID {image_id})"
         image_path = next((d / f"{image_id}.jpg" for d in dirs if (d / f"{image_id}.jpg").is_file()),
                           dirs[0] / f"{image_id}.jpg")
-        try:
-            width, height = image_size(image_path, source)
-            boxes = []
-            for line_no, row in rows:
-                try:
-                    x0, x1, y0, y1 = (float(row[c]) for c in ("XMin", "XMax", "YMin", "YMax"))
-                except (TypeError, ValueError):
-                    raise AnnotationError(f"{csv_path}:{line_no}: XMin/XMax/YMin/YMax are not numbers") from None
-                boxes.append([x0 * width, y0 * height, x1 * width, y1 * height])
-            flags = {name: [_flag(row, name) for _, row in rows] for name in FLAGS}
-            sample = Sample(image_path=image_path, boxes=boxes, ignore=[v == 1 for v in flags["IsGroupOf"]],
-                            image_id=image_id, width=width, height=height, attributes=flags)
-            validate_boxes(sample, width, height, source)
-        except DataError as e:
-            report_bad(e, on_bad)
-            continue
-        samples.append(sample)
+        append_checked(samples, source, on_bad, lambda: _sample(csv_path, rows, image_path, image_id, source))
     return samples

@@ -23,8 +23,9 @@ import re
 from pathlib import Path, PurePosixPath
 
 from facessd_archive.data.images import image_size
-from facessd_archive.data.sample import Keep, OnBad, Sample, read_annotation_lines, report_bad, validate_boxes
-from facessd_archive.errors import AnnotationError, DataError
+from facessd_archive.data.readers.common import Block, append_checked, parse_count_blocks
+from facessd_archive.data.sample import Keep, OnBad, Sample
+from facessd_archive.errors import DataError
 
 FLAGS = ("blur", "expression", "illumination", "invalid", "occlusion", "pose")
 GT_PATTERN = re.compile(r"wider_face_(\w+?)_bbx_gt\.txt$")
@@ -55,37 +56,16 @@ def find_wider_images(gt_file: Path) -> Path:
     raise DataError(f"{gt_file}: no WIDER_{split}/images folder next to it or its parent folder")
 
 
-def _is_box_line(fields: list[str]) -> bool:
-    return len(fields) >= 10 and all(re.fullmatch(r"-?\d+(\.\d*)?", f) for f in fields[:10])
+def _face_row(fields: list[str]) -> list[float] | None:
+    if len(fields) < 10 or not all(re.fullmatch(r"-?\d+(\.\d*)?", f) for f in fields[:10]):
+        return None
+    return [float(f) for f in fields[:10]]
 
 
-def _parse(gt_file: Path) -> list[tuple[int, str, list[list[float]]]]:
-    """(line number of the name, image name, rows of 10 numbers) for every entry of the file."""
-    lines = read_annotation_lines(gt_file)
-    entries, i = [], 0
-    while i < len(lines):
-        name = lines[i].strip()
-        if not name:
-            i += 1
-            continue
-        start = i + 1
-        count_text = lines[i + 1].strip() if i + 1 < len(lines) else ""
-        if not count_text.isdigit():
-            raise AnnotationError(f"{gt_file}:{i + 2}: expected the face count of {name}, got {count_text!r}")
-        count = int(count_text)
-        i += 2
-        if count == 0 and i < len(lines) and _is_box_line(lines[i].split()):
-            i += 1  # the dummy line of zeros after a count of 0
-        rows = []
-        for _ in range(count):
-            fields = lines[i].split() if i < len(lines) else []
-            if not _is_box_line(fields):
-                raise AnnotationError(f"{gt_file}:{i + 1}: expected 10 numbers for a face of {name} "
-                                      f"(x y w h {' '.join(FLAGS)}), got {' '.join(fields)!r}")
-            rows.append([float(f) for f in fields[:10]])
-            i += 1
-        entries.append((start, name, rows))
-    return entries
+def _parse(gt_file: Path) -> list[Block]:
+    """(line number of the count, image name, rows of 10 numbers) for every entry of the file."""
+    return parse_count_blocks(gt_file, _face_row, f"10 numbers (x y w h {' '.join(FLAGS)})",
+                              zero_count_dummy_line=True)
 
 
 def _entry_sample(name: str, rows: list[list[float]], image_path: Path, source: str,
@@ -105,7 +85,6 @@ def _entry_sample(name: str, rows: list[list[float]], image_path: Path, source: 
     sample = Sample(image_path=image_path, boxes=boxes, ignore=ignore,
                     image_id=str(PurePosixPath(name).with_suffix("")), width=width, height=height,
                     attributes={"event": PurePosixPath(name).parent.name, **flag_lists})
-    validate_boxes(sample, width, height, source)
     return sample
 
 
@@ -139,10 +118,9 @@ def read_wider(gt_file: Path, images_dir: Path | None = None, keep: Keep | None 
             continue
         if present_only and not (images_dir / name).is_file():
             continue
-        try:
-            samples.append(_entry_sample(name, rows, images_dir / name, f"{gt_file}:{line_no} ({name})", stats))
-        except DataError as e:
-            report_bad(e, on_bad)
+        source = f"{gt_file}:{line_no} ({name})"
+        append_checked(samples, source, on_bad,
+                       lambda: _entry_sample(name, rows, images_dir / name, source, stats))
     return samples
 
 
@@ -182,8 +160,5 @@ def read_wider_listed(root: Path, listed: list[str], on_bad: OnBad | None = None
         line_no, rows = entry
         image_path = root / f"WIDER_{split}" / "images" / key
         source = f"{root / 'wider_face_split' / f'wider_face_{split}_bbx_gt.txt'}:{line_no} ({key})"
-        try:
-            samples.append(_entry_sample(key, rows, image_path, source, stats))
-        except DataError as e:
-            report_bad(e, on_bad)
+        append_checked(samples, source, on_bad, lambda: _entry_sample(key, rows, image_path, source, stats))
     return samples, unknown
