@@ -105,3 +105,131 @@ def test_an_undecodable_image_stops_the_run_or_is_skipped_and_counted(model_dir,
     total = len(list((VOC / "annotations").glob("*.xml")))
     assert report["benchmark"]["num_images"] == total - 1 == report["speed"]["images"]
     assert len(report["skipped"]) == 1 and str(image) in report["skipped"][0]
+
+
+# --- --protocol wider, --save-predictions, --predictions, compare -------------------------------
+# A tiny WIDER val benchmark in the official layout: (event, name, (width, height), faces x y w h,
+# invalid flags, {setting: 1-based face indices}) for the gt text file and the .mat files alike.
+WIDER_IMAGES = [
+    ("0--Parade", "0_Parade_a_1", (120, 90), [[10, 10, 30, 30], [60, 20, 20, 24], [90, 60, 8, 8]], [0, 0, 1],
+     {"easy": [1], "medium": [1, 2], "hard": [1, 2]}),
+    ("0--Parade", "0_Parade_a_2", (100, 80), [[20, 20, 40, 40]], [0], {"easy": [1], "medium": [1], "hard": [1]}),
+    ("12--Group", "12_Group_b_3", (128, 96), [[5, 5, 50, 50], [70, 40, 30, 30]], [0, 0],
+     {"easy": [1], "medium": [1, 2], "hard": [1, 2]}),
+]
+
+
+@pytest.fixture()
+def wider_root(tmp_path) -> Path:
+    from conftest import write_jpeg
+    from wider_helpers import write_mats
+
+    import numpy as np
+
+    root = tmp_path / "wider"
+    rng = np.random.default_rng(0)
+    gt = []
+    for event, name, (w, h), boxes, invalid, _ in WIDER_IMAGES:
+        write_jpeg(root / "WIDER_val" / "images" / event / f"{name}.jpg", rng.integers(0, 255, (h, w, 3)))
+        gt += [f"{event}/{name}.jpg", str(len(boxes))]
+        gt += [" ".join(str(v) for v in box) + f" 0 0 0 {flag} 0 0" for box, flag in zip(boxes, invalid)]
+    (root / "wider_face_split").mkdir(parents=True)
+    (root / "wider_face_split" / "wider_face_val_bbx_gt.txt").write_text("\n".join(gt) + "\n")
+    write_mats(root / "eval_tools" / "ground_truth", [(e, n, b, s) for e, n, _, b, _, s in WIDER_IMAGES])
+    return root
+
+
+def _perfect_predictions(folder: Path) -> Path:
+    import numpy as np
+
+    from facessd_archive.evaluate.coco_metrics import ImageDetections
+    from facessd_archive.evaluate.prediction_files import write_predictions
+
+    ids, dets = [], []
+    for event, name, _, boxes, _, _ in WIDER_IMAGES:
+        b = np.array(boxes, np.float32)
+        ids.append(f"{event}/{name}")
+        dets.append(ImageDetections(np.c_[b[:, :2], b[:, :2] + b[:, 2:]], np.linspace(0.9, 0.6, len(b))))
+    write_predictions(folder, ids, dets)
+    return folder
+
+
+def test_protocol_wider_scores_a_predictions_folder(wider_root, tmp_path):
+    from facessd_archive.metric_names import WIDER_METRIC_NAMES
+
+    predictions = _perfect_predictions(tmp_path / "pred")
+    result = _run("evaluate", "--predictions", str(predictions), "--benchmark", str(wider_root),
+                  "--protocol", "wider", "--json")
+    assert result.exit_code == 0, result.output
+    (report,) = json.loads(result.stdout)
+    assert list(report["metrics"]) == list(METRIC_NAMES) + list(WIDER_METRIC_NAMES)
+    assert [report["metrics"][n] for n in WIDER_METRIC_NAMES] == pytest.approx([1.0, 1.0, 1.0])
+    assert set(report["wider_pr"]) == {"easy", "medium", "hard"} and report["speed"] == {}
+    assert report["runtime"] == "predictions"
+    table = _run("evaluate", "--predictions", str(predictions), "--benchmark", str(wider_root), "--protocol", "wider")
+    assert "| WIDER/AP_easy " in table.stdout and "| Speed/model images/s " in table.stdout and "n/a" in table.stdout
+    coco_only = _run("evaluate", "--predictions", str(predictions), "--benchmark", str(wider_root), "--json")
+    assert list(json.loads(coco_only.stdout)[0]["metrics"]) == list(METRIC_NAMES)
+
+
+def test_protocol_wider_with_a_stage_records_reports_and_saves_predictions(archive_root, wider_root, tmp_path):
+    from facessd_archive.metric_names import WIDER_METRIC_NAMES
+
+    saved, report_dir = tmp_path / "saved", tmp_path / "report"
+    result = _run("evaluate", STAGE, "--benchmark", str(wider_root), "--protocol", "wider", "--archive",
+                  str(archive_root), "--record", "--report", str(report_dir), "--save-predictions", str(saved), "--json")
+    assert result.exit_code == 0, result.output
+    (report,) = json.loads(result.stdout)
+    assert all(-1.0 <= report["metrics"][n] <= 1.0 for n in WIDER_METRIC_NAMES)
+    assert "predictions for 3 image(s) written" in result.stderr
+    manifest = json.loads((archive_root / STAGE / "stage.json").read_text())
+    (entry,) = [e for e in manifest["evaluations"] if e["source"] == "measured"]
+    assert entry["metrics"] == pytest.approx({k: v for k, v in report["metrics"].items()})
+    assert (report_dir / "wider_pr_curves.png").is_file() and "WIDER/AP_hard" in (report_dir / "summary.md").read_text()
+    files = sorted(p.relative_to(saved).as_posix() for p in saved.rglob("*.txt"))
+    assert files == ["0--Parade/0_Parade_a_1.txt", "0--Parade/0_Parade_a_2.txt", "12--Group/12_Group_b_3.txt"]
+    # The saved predictions score exactly as the run did.
+    again = _run("evaluate", "--predictions", str(saved), "--benchmark", str(wider_root), "--protocol", "wider",
+                 "--json")
+    assert json.loads(again.stdout)[0]["metrics"] == pytest.approx(report["metrics"])
+
+
+def test_compare_evaluates_each_detector_with_the_protocol(model_dir, wider_root, tmp_path):
+    result = _run("compare", str(model_dir), str(model_dir), "--benchmark", str(wider_root), "--protocol", "wider",
+                  "--json", "--report", str(tmp_path / "r"))
+    assert result.exit_code == 0, result.output
+    reports = json.loads(result.stdout)
+    assert len(reports) == 2 and reports[0]["metrics"] == pytest.approx(reports[1]["metrics"])
+    assert "WIDER/AP_medium" in reports[0]["metrics"] and (tmp_path / "r" / "wider_pr_curves.png").is_file()
+
+
+def test_protocol_wider_errors_are_one_line(model_dir, wider_root, tmp_path):
+    def one_error(*args: str) -> str:
+        result = CliRunner().invoke(main, list(args))
+        assert result.exit_code == 2, result.output
+        (line,) = [line for line in result.output.splitlines() if line.startswith(("error:", "Error:"))]
+        return line
+
+    assert "--protocol wider needs WIDER FACE val" in one_error(
+        "evaluate", str(model_dir), "--benchmark", str(VOC), "--protocol", "wider")
+    assert "is the synthetic sample benchmark" in one_error("evaluate", str(model_dir), "--protocol", "wider")
+    import shutil
+
+    shutil.rmtree(wider_root / "eval_tools")
+    assert "WIDER evaluation file(s) not found: wider_face_val.mat" in one_error(
+        "evaluate", str(model_dir), "--benchmark", str(wider_root), "--protocol", "wider")
+    assert "--wider-eval-dir applies to --protocol wider" in one_error(
+        "evaluate", str(model_dir), "--benchmark", str(wider_root), "--wider-eval-dir", str(tmp_path))
+    assert "not both" in one_error("evaluate", str(model_dir), "--predictions", str(tmp_path))
+    assert "predictions folder not found" in one_error(
+        "evaluate", "--predictions", str(tmp_path / "nope"), "--benchmark", str(VOC))
+
+
+def test_save_predictions_for_a_voc_benchmark_read_back_as_the_run_scored(model_dir, tmp_path):
+    saved = tmp_path / "saved"
+    first = _run("evaluate", str(model_dir), "--benchmark", str(VOC), "--save-predictions", str(saved), "--json")
+    assert first.exit_code == 0, first.output
+    names = sorted(p.stem for p in (VOC / "annotations").glob("*.xml"))
+    assert sorted(p.relative_to(saved).as_posix() for p in saved.rglob("*.txt")) == [f"images/{n}.txt" for n in names]
+    again = _run("evaluate", "--predictions", str(saved), "--benchmark", str(VOC), "--json")
+    assert json.loads(again.stdout)[0]["metrics"] == pytest.approx(json.loads(first.stdout)[0]["metrics"])

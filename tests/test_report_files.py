@@ -169,3 +169,23 @@ def test_example_indices_spread_over_the_benchmark():
     assert example_indices(3, 10) == [0, 1, 2]
     assert example_indices(5, 1) == [0]
     assert example_indices(0, 4) == []
+
+
+def test_wider_protocol_rows_and_curves_when_a_report_has_them(tmp_path, benchmark, reports):
+    from dataclasses import replace
+
+    from facessd_archive.metric_names import WIDER_METRIC_NAMES
+
+    samples, _ = benchmark
+    reps, dets = reports
+    assert not (write_report_dir(tmp_path / "coco", reps, samples, dets, num_examples=0)
+                / "wider_pr_curves.png").exists()
+    curve = {"recall": [0.2, 0.5, 0.7], "precision": [1.0, 0.9, 0.6]}
+    wider = replace(reps[0], metrics={**reps[0].metrics, **dict(zip(WIDER_METRIC_NAMES, (0.9, 0.8, 0.5)))},
+                    wider_pr={s: curve for s in ("easy", "medium", "hard")})
+    out = write_report_dir(tmp_path / "wider", [wider, reps[1]], samples, dets, num_examples=0)
+    md = (out / "summary.md").read_text()
+    assert "| WIDER/AP_easy | 0.9000 | n/a |" in md and "| WIDER/AP_hard | 0.5000 | n/a |" in md
+    with Image.open(out / "wider_pr_curves.png") as im:
+        assert im.format == "PNG" and im.size == (1280, 440)
+    assert json.loads((out / "metrics.json").read_text())["reports"][0]["wider_pr"]["easy"] == curve

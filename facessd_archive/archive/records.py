@@ -15,7 +15,7 @@ from typing import Any, Literal, Mapping
 
 from facessd_archive import __version__
 from facessd_archive.archive.schema import need
-from facessd_archive.metric_names import METRIC_NAMES
+from facessd_archive.metric_names import METRIC_NAMES, WIDER_METRIC_NAMES
 
 TOOL_NAME = "facessd-archive"
 MAP_METRIC = METRIC_NAMES[0]  # DetectionBoxes_Precision/mAP
@@ -93,7 +93,8 @@ class ToolRef:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """COCO numbers on one benchmark, under the Object Detection API's names.
+    """COCO numbers on one benchmark, under the Object Detection API's names (and WIDER FACE's own
+    AP per setting, ``WIDER/AP_easy`` ..., when the protocol was run).
 
     ``source`` says who produced the numbers: ``measured`` (by this tool, here: all twelve
     metrics, a benchmark hash and a date are required) or ``reported`` (copied from the
@@ -109,7 +110,7 @@ class Evaluation:
     note: str | None = None
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.metrics) - set(METRIC_NAMES))
+        unknown = sorted(set(self.metrics) - set(METRIC_NAMES) - set(WIDER_METRIC_NAMES))
         need(not unknown, "metrics", f"has unknown name(s) {unknown}; expected names like {MAP_METRIC!r}")
         for name, value in self.metrics.items():
             need(isinstance(value, (int, float)) and math.isfinite(value) and -1.0 <= value <= 1.0,

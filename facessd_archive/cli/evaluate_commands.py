@@ -24,7 +24,8 @@ def _benchmark_options(f):
                      help="Archive root (default: $FACESSD_ARCHIVE, else the repository's archive/).")(f)
     f = click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of a table.")(f)
     f = click.option("--report", "report_dir", type=click.Path(path_type=Path), default=None,
-                     help="Write metrics.json, summary.md, pr_curve.png and example images here.")(f)
+                     help="Write metrics.json, summary.md, pr_curve.png (and wider_pr_curves.png under --protocol "
+                          "wider) and example images here.")(f)
     return f
 
 
@@ -40,20 +41,42 @@ def _load_benchmark(benchmark, fmt, split, skip_bad):
     return loaded
 
 
-def _run(resolved, loaded, batch_size, keep):
+def _protocol_options(f):
+    f = click.option("--protocol", type=click.Choice(["coco", "wider"]), default="coco", show_default=True,
+                     help="coco: the twelve COCO figures (pycocotools). wider: also WIDER FACE's own AP on "
+                          "Easy / Medium / Hard (official val .mat files; the benchmark must be WIDER val).")(f)
+    f = click.option("--wider-eval-dir", type=click.Path(path_type=Path), default=None,
+                     help="Folder of wider_face_val.mat and wider_{easy,medium,hard}_val.mat "
+                          "(default: <benchmark>/eval_tools/ground_truth).")(f)
+    return f
+
+
+def _wider_truth(loaded, protocol, wider_eval_dir):
+    """The WIDER ground truth for ``--protocol wider`` (checked before any detector runs), else None."""
+    if protocol != "wider":
+        if wider_eval_dir is not None:
+            raise click.UsageError("--wider-eval-dir applies to --protocol wider")
+        return None
+    from facessd_archive.evaluate.api import load_wider_protocol
+
+    return load_wider_protocol(loaded, wider_eval_dir)
+
+
+def _run(resolved, loaded, batch_size, wider):
     from facessd_archive.evaluate.api import evaluate as run_evaluation
 
     with progressbar(len(loaded.samples), label=f"{resolved.detector.name}") as bar:
-        return run_evaluation(resolved, loaded, batch_size=batch_size, progress=bar.update, keep_detections=keep)
+        return run_evaluation(resolved, loaded, batch_size=batch_size, progress=bar.update, wider=wider)
 
 
-def _emit(reports, loaded, detections, as_json, report_dir):
+def _emit(results, loaded, as_json, report_dir):
     from facessd_archive.evaluate.table import format_reports
 
+    reports = [r.report for r in results]
     if report_dir is not None:
         from facessd_archive.evaluate.report_files import write_report_dir
 
-        write_report_dir(report_dir, reports, loaded.samples, detections)
+        write_report_dir(report_dir, reports, loaded.samples, [r.detections for r in results])
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in reports], indent=2))
     else:
@@ -65,56 +88,72 @@ def _emit(reports, loaded, detections, as_json, report_dir):
 @main.command()
 @click.argument("detector", required=False)
 @_benchmark_options
+@_protocol_options
 @click.option("--runtime", type=click.Choice(["tf", "tflite"]), default="tf", show_default=True,
               help="Run the SSD graph with TensorFlow or with TFLite (XNNPACK).")
 @click.option("--detector", "detector_option", default=None, metavar="DETECTOR",
               help="Same as the DETECTOR argument (stage, model folder, or mtcnn / haar).")
 @click.option("--record", is_flag=True,
               help="Append the figures to the stage's manifest as a measured evaluation (stages only).")
+@click.option("--save-predictions", "save_dir", type=click.Path(path_type=Path), default=None,
+              help="Write the detections in WIDER's submission layout: DIR/<event>/<image name>.txt "
+                   "(name, count, then 'x y w h score' lines in original pixels).")
+@click.option("--predictions", "predictions_dir", type=click.Path(path_type=Path), default=None,
+              help="Score the detections in this WIDER-layout folder (from --save-predictions or any WIDER "
+                   "tool) instead of running a detector.")
 def evaluate(detector, benchmark, fmt, split, skip_bad, batch_size, archive_root, as_json, report_dir,
-             runtime, detector_option, record) -> None:
-    """COCO mAP and speed of DETECTOR on a face benchmark.
+             protocol, wider_eval_dir, runtime, detector_option, record, save_dir, predictions_dir) -> None:
+    """COCO mAP (and WIDER's AP with --protocol wider) and speed of DETECTOR on a face benchmark.
 
     DETECTOR is an archived stage id (e.g. keypoints/v1/NAME), a model folder or checkpoint,
     or a peer (mtcnn, haar). With no arguments: the archive's default stage on the built-in
     synthetic sample benchmark, checked against the figures recorded for it.
     """
-    from facessd_archive.evaluate.api import record_evaluation, recorded_verdict, resolve_detector
+    from facessd_archive.evaluate.api import (evaluate_predictions, record_evaluation, recorded_verdict,
+                                              resolve_detector, save_predictions)
 
     if detector is not None and detector_option is not None and detector != detector_option:
         raise click.UsageError("give the detector once: as DETECTOR or as --detector")
     detector = detector or detector_option
-    loaded = _load_benchmark(benchmark, fmt, split, skip_bad)
-    resolved = resolve_detector(detector, runtime=runtime, archive_root=archive_root)
-    if record and resolved.stage_id is None:
+    if predictions_dir is not None and detector is not None:
+        raise click.UsageError("give DETECTOR or --predictions DIR, not both")
+    if record and predictions_dir is not None:
         raise click.UsageError("--record needs DETECTOR to be an archived stage")
-    detections: list = []
-    report = _run(resolved, loaded, batch_size, detections)
-    _emit([report], loaded, [detections], as_json, report_dir)
-    verdict = recorded_verdict(resolved, report)
+    loaded = _load_benchmark(benchmark, fmt, split, skip_bad)
+    wider = _wider_truth(loaded, protocol, wider_eval_dir)
+    resolved = None
+    if predictions_dir is not None:
+        result = evaluate_predictions(predictions_dir, loaded, wider)
+    else:
+        resolved = resolve_detector(detector, runtime=runtime, archive_root=archive_root)
+        if record and resolved.stage_id is None:
+            raise click.UsageError("--record needs DETECTOR to be an archived stage")
+        result = _run(resolved, loaded, batch_size, wider)
+    if save_dir is not None:
+        written = save_predictions(save_dir, loaded, result)
+        click.echo(f"predictions for {len(written)} image(s) written to {save_dir}", err=True)
+    _emit([result], loaded, as_json, report_dir)
+    verdict = recorded_verdict(resolved, result.report) if resolved is not None else None
     if verdict is not None:
         click.echo(verdict, err=as_json)  # keep stdout pure JSON under --json
     if record:
-        record_evaluation(report, resolved.stage_id, resolved.input_size, archive_root)
+        record_evaluation(result.report, resolved.stage_id, resolved.input_size, archive_root)
         click.echo(f"recorded in {resolved.stage_id}/stage.json", err=True)
 
 
 @main.command()
 @click.argument("detectors", nargs=-1, required=True)
 @_benchmark_options
+@_protocol_options
 @click.option("--runtime", type=click.Choice(["tf", "tflite"]), default="tf", show_default=True,
               help="Runtime for the SSD detectors (peers run natively).")
 def compare(detectors, benchmark, fmt, split, skip_bad, batch_size, archive_root, as_json, report_dir,
-            runtime) -> None:
+            protocol, wider_eval_dir, runtime) -> None:
     """Evaluate several DETECTORS on one benchmark and print one table."""
-    from facessd_archive.evaluate.api import PEER_NAMES, resolve_detector
+    from facessd_archive.evaluate.api import evaluate_many
 
     loaded = _load_benchmark(benchmark, fmt, split, skip_bad)
-    reports, all_detections = [], []
-    for spec in detectors:
-        resolved = resolve_detector(spec, runtime=runtime if spec not in PEER_NAMES else "tf",
-                                    archive_root=archive_root)
-        detections: list = []
-        reports.append(_run(resolved, loaded, batch_size, detections))
-        all_detections.append(detections)
-    _emit(reports, loaded, all_detections, as_json, report_dir)
+    wider = _wider_truth(loaded, protocol, wider_eval_dir)
+    results = evaluate_many(detectors, loaded, runtime=runtime, batch_size=batch_size, archive_root=archive_root,
+                            wider=wider, progress_bar=lambda label, length: progressbar(length, label=label))
+    _emit(results, loaded, as_json, report_dir)

@@ -2,23 +2,28 @@
 
 Resolves a detector spec (a stage id, a model folder or checkpoint, or a peer name) and
 a benchmark spec (a path in any supported format, or nothing for the built-in synthetic
-sample benchmark), runs, and returns ``EvaluationReport``s.
+sample benchmark), runs, and returns ``EvaluationResult``s: the report (COCO metrics, and under
+``--protocol wider`` WIDER FACE's own) with the detections it scored.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Sequence
 
 from facessd_archive.data.sample import Sample
 from facessd_archive.errors import ConfigError, DataError
-from facessd_archive.evaluate.coco_metrics import ImageDetections
-from facessd_archive.evaluate.evaluation import BenchmarkInfo, EvaluationReport, evaluate_detector
+from facessd_archive.evaluate.evaluation import (BenchmarkInfo, EvaluationReport, EvaluationResult, evaluate_detector,
+                                                 score_detections)
 from facessd_archive.evaluate.runner import BatchDetector, SSDBatchDetector
 from facessd_archive.evaluate.runtimes import make_runtime
 
+if TYPE_CHECKING:
+    from facessd_archive.evaluate.wider_protocol import WiderGroundTruth
+
 PEER_NAMES = ("mtcnn", "haar")
+WIDER_EVAL_SUBDIR = Path("eval_tools") / "ground_truth"  # where WIDER FACE's evaluation code keeps its .mat files
 
 
 @dataclass
@@ -26,6 +31,8 @@ class LoadedBenchmark:
     info: BenchmarkInfo
     samples: list[Sample]
     skipped: list[str]
+    format: str | None = None  # the reader's format name; None for the synthetic sample benchmark
+    root: Path | None = None  # the path the benchmark was loaded from
 
 
 def load_benchmark_spec(path: Path | None, fmt: str | None = None, split: Path | None = None,
@@ -53,7 +60,7 @@ def load_benchmark_spec(path: Path | None, fmt: str | None = None, split: Path |
     info = BenchmarkInfo(name=bench.name, benchmark_id=f"{bench.format}:{bench.name}",
                          content_hash=content_hash, num_images=len(samples),
                          num_faces=sum(s.num_faces for s in samples), split=split_name)
-    return LoadedBenchmark(info, samples, skipped)
+    return LoadedBenchmark(info, samples, skipped, format=bench.format, root=Path(path))
 
 
 def _drop_unreadable(samples: list[Sample]) -> tuple[list[Sample], list[str]]:
@@ -109,13 +116,68 @@ def resolve_detector(spec: str | None, runtime: str = "tf", archive_root: Path |
                             input_size=detector.config.input_size)
 
 
+def load_wider_protocol(benchmark: LoadedBenchmark, eval_dir: Path | None = None) -> "WiderGroundTruth":
+    """The official WIDER val ground truth for ``--protocol wider``, checked against ``benchmark``: it must
+    be a WIDER benchmark whose every image is a val image. ``eval_dir`` defaults to the benchmark's
+    ``eval_tools/ground_truth``."""
+    from facessd_archive.evaluate.wider_protocol import load_wider_ground_truth
+
+    name = benchmark.info.name
+    if benchmark.format != "wider":
+        kind = f"a {benchmark.format} benchmark" if benchmark.format else "the synthetic sample benchmark"
+        raise DataError(f"--protocol wider needs WIDER FACE val (--benchmark WIDER_ROOT --split val.txt); "
+                        f"{name} is {kind}")
+    if eval_dir is None:
+        eval_dir = default_wider_eval_dir(benchmark.root)
+    truth = load_wider_ground_truth(eval_dir)
+    missing = truth.missing(s.image_id for s in benchmark.samples)
+    if missing:
+        raise DataError(f"--protocol wider needs WIDER FACE val: {len(missing)} of the {len(benchmark.samples)} "
+                        f"images of {name} are not in {eval_dir}/wider_face_val.mat, e.g. {missing[0]!r}")
+    return truth
+
+
+def default_wider_eval_dir(root: Path | None) -> Path:
+    """``<root>/eval_tools/ground_truth``; for a gt file (``wider_face_split/x.txt``), the one beside
+    its folder or beside the file."""
+    root = Path(root) if root is not None else Path(".")
+    if root.is_dir():
+        return root / WIDER_EVAL_SUBDIR
+    candidates = [root.parent.parent / WIDER_EVAL_SUBDIR, root.parent / WIDER_EVAL_SUBDIR]
+    return next((c for c in candidates if c.is_dir()), candidates[0])
+
+
 def evaluate(detector: ResolvedDetector, benchmark: LoadedBenchmark, batch_size: int = 8,
              progress: Callable[[int], None] | None = None,
-             keep_detections: list[ImageDetections] | None = None) -> EvaluationReport:
-    report = evaluate_detector(detector.detector, benchmark.samples, benchmark.info, runtime=detector.runtime,
-                               batch_size=batch_size, progress=progress, keep_detections=keep_detections)
-    report.skipped = list(benchmark.skipped)
-    return report
+             wider: "WiderGroundTruth | None" = None) -> EvaluationResult:
+    """Run and score one detector; ``wider`` (``load_wider_protocol``) adds WIDER's AP per setting."""
+    return evaluate_detector(detector.detector, benchmark.samples, benchmark.info, runtime=detector.runtime,
+                             batch_size=batch_size, progress=progress, skipped=benchmark.skipped, wider=wider)
+
+
+def evaluate_predictions(folder: Path, benchmark: LoadedBenchmark,
+                         wider: "WiderGroundTruth | None" = None) -> EvaluationResult:
+    """Score detections read from a WIDER-layout predictions folder (``--predictions DIR``, made by
+    ``--save-predictions`` or any WIDER tool) on ``benchmark``; every benchmark image needs a file,
+    files for other images are not read into the figures. No speed: nothing was run."""
+    from facessd_archive.data.images import image_size
+    from facessd_archive.evaluate.prediction_files import detections_for, read_predictions
+
+    detections = detections_for([s.image_id for s in benchmark.samples], read_predictions(folder), folder)
+    sizes = []
+    for s in benchmark.samples:
+        width, height = (s.width, s.height) if s.width is not None else image_size(s.image_path, benchmark.info.name)
+        sizes.append((height, width))
+    report = score_detections(benchmark.samples, detections, sizes, benchmark.info, detector=Path(folder).name,
+                              runtime="predictions", skipped=benchmark.skipped, wider=wider)
+    return EvaluationResult(report, detections)
+
+
+def save_predictions(out_dir: Path, benchmark: LoadedBenchmark, result: EvaluationResult) -> list[Path]:
+    """``result``'s detections in WIDER's submission layout (``out_dir/<event>/<name>.txt``)."""
+    from facessd_archive.evaluate.prediction_files import write_predictions
+
+    return write_predictions(out_dir, [s.image_id for s in benchmark.samples], result.detections)
 
 
 def compare_with_recorded(report: EvaluationReport, recorded_metrics: dict[str, float],
@@ -146,7 +208,8 @@ def recorded_verdict(detector: ResolvedDetector, report: EvaluationReport, toler
 
 def record_evaluation(report: EvaluationReport, stage_id: str, input_size: int | None,
                       archive_root: Path | None = None) -> None:
-    """Append ``report``'s twelve numbers to the stage's manifest as a measured evaluation."""
+    """Append ``report``'s metrics (the twelve COCO numbers, plus WIDER's three under ``--protocol wider``)
+    to the stage's manifest as a measured evaluation."""
     from facessd_archive.archive.records import DatasetRef, Evaluation
     from facessd_archive.archive import open_archive
 
@@ -158,6 +221,16 @@ def record_evaluation(report: EvaluationReport, stage_id: str, input_size: int |
 
 
 def evaluate_many(specs: Sequence[str], benchmark: LoadedBenchmark, runtime: str = "tf", batch_size: int = 8,
-                  archive_root: Path | None = None) -> list[EvaluationReport]:
-    return [evaluate(resolve_detector(s, runtime if s not in PEER_NAMES else "tf", archive_root), benchmark,
-                     batch_size) for s in specs]
+                  archive_root: Path | None = None, wider: "WiderGroundTruth | None" = None,
+                  progress_bar: Callable[[str, int], ContextManager[Any]] | None = None) -> list[EvaluationResult]:
+    """Evaluate each detector spec on ``benchmark`` (peers always run natively). ``progress_bar(label,
+    length)``, when given, makes a context manager whose ``update(n)`` is called as images are done."""
+    results = []
+    for spec in specs:
+        resolved = resolve_detector(spec, runtime if spec not in PEER_NAMES else "tf", archive_root)
+        if progress_bar is None:
+            results.append(evaluate(resolved, benchmark, batch_size, wider=wider))
+            continue
+        with progress_bar(resolved.detector.name, len(benchmark.samples)) as bar:
+            results.append(evaluate(resolved, benchmark, batch_size, progress=bar.update, wider=wider))
+    return results

@@ -4,9 +4,12 @@
 
 - ``metrics.json``: ``{"format": REPORT_FORMAT, "reports": [EvaluationReport.to_dict(), ...]}``;
 - ``summary.md``: the benchmark (name, id, content hash), date, tool version and hardware,
-  then one Markdown table: the twelve COCO metrics and the speed rows, one column per detector;
+  then one Markdown table: the twelve COCO metrics (and WIDER's AP per setting under
+  ``--protocol wider``) and the speed rows, one column per detector;
 - ``pr_curve.png``: precision against recall at IoU 0.5 (all areas, 100 detections), one line
   per detector, its mAP@.50 in the legend;
+- ``wider_pr_curves.png`` (``--protocol wider`` only): WIDER's protocol curves, one panel per
+  setting (Easy, Medium, Hard), one line per detector, its AP in the legend;
 - ``examples/NN_IMAGEID.png``: a few benchmark images drawn as the OD API's TensorBoard image
   panel does: detections (score >= ``score_threshold``, with scores) on the left, one panel per
   detector, the ground truth on the right, ignored regions dashed grey.
@@ -25,9 +28,9 @@ from PIL import Image, ImageDraw, ImageFont
 from facessd_archive.data.images import load_rgb
 from facessd_archive.data.sample import Sample
 from facessd_archive.evaluate.coco_metrics import ImageDetections
-from facessd_archive.metric_names import METRIC_NAMES
 from facessd_archive.evaluate.evaluation import EvaluationReport
-from facessd_archive.evaluate.table import SPEED_ROWS
+from facessd_archive.evaluate.table import SPEED_ROWS, format_metric, format_speed, metric_rows
+from facessd_archive.metric_names import WIDER_METRIC_NAMES, WIDER_SETTINGS
 from facessd_archive.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 REPORT_FORMAT = "facessd-evaluation-report-v1"
@@ -44,8 +47,8 @@ def write_report_dir(out_dir: str | Path, reports: Sequence[EvaluationReport], s
                      score_threshold: float = 0.3) -> Path:
     """Write the report files for ``reports`` (all on the same ``samples``) into ``out_dir``.
 
-    ``detections_per_report[i][j]`` are report i's detections on ``samples[j]`` (pixels xyxy), as
-    ``evaluate_detector(..., keep_detections=...)`` collects them. Returns ``out_dir``.
+    ``detections_per_report[i][j]`` are report i's detections on ``samples[j]`` (pixels xyxy): an
+    ``EvaluationResult``'s ``detections``. Returns ``out_dir``.
     """
     if not reports:
         raise ValueError("write_report_dir: no reports to write")
@@ -60,6 +63,8 @@ def write_report_dir(out_dir: str | Path, reports: Sequence[EvaluationReport], s
     atomic_write_json(out / "metrics.json", {"format": REPORT_FORMAT, "reports": [r.to_dict() for r in reports]})
     atomic_write_text(out / "summary.md", summary_markdown(reports))
     atomic_write_bytes(out / "pr_curve.png", pr_curve_png(reports))
+    if any(r.wider_pr for r in reports):
+        atomic_write_bytes(out / "wider_pr_curves.png", wider_pr_curves_png(reports))
     for k in example_indices(len(samples), num_examples):
         sample = samples[k]
         panels = [(f"{r.detector} [{r.runtime}]", dets[k]) for r, dets in zip(reports, detections_per_report)]
@@ -88,7 +93,9 @@ def summary_markdown(reports: Sequence[EvaluationReport]) -> str:
     lines += ["", _markdown_table(reports), "",
               "COCO metrics from pycocotools (`n/a`: no ground truth in that size bucket). "
               "Speed: model alone (resized input to detections) and end to end (decode, resize, model, "
-              "conversion), images per second and per-image latency.", ""]
+              "conversion), images per second and per-image latency."
+              + (" `WIDER/AP_*`: WIDER FACE's own protocol (official val `.mat` files, Easy / Medium / Hard)."
+                 if any(r.wider_pr for r in reports) else ""), ""]
     skipped = [s for r in reports for s in r.skipped]
     if skipped:
         lines += [f"{len(skipped)} item(s) skipped as bad:", ""] + [f"- {s}" for s in skipped[:20]] + [""]
@@ -97,16 +104,11 @@ def summary_markdown(reports: Sequence[EvaluationReport]) -> str:
 
 def _markdown_table(reports: Sequence[EvaluationReport]) -> str:
     header = ["metric"] + [f"{_cell(r.detector)} [{_cell(r.runtime)}]" for r in reports]
-    rows = [[name] + [_metric(r.metrics.get(name, -1.0)) for r in reports] for name in METRIC_NAMES]
-    rows += [[label] + [fmt.format(r.speed[key]) if key in r.speed else "n/a" for r in reports]
-             for key, label, fmt in SPEED_ROWS]
+    rows = [[name] + [format_metric(r.metrics.get(name)) for r in reports] for name in metric_rows(reports)]
+    rows += [[label] + [format_speed(r, key, fmt) for r in reports] for key, label, fmt in SPEED_ROWS]
     out = ["| " + " | ".join(header) + " |", "|" + "|".join([" --- "] + [" ---: "] * len(reports)) + "|"]
     out += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(out)
-
-
-def _metric(value: float) -> str:
-    return "n/a" if value < 0 else f"{value:.4f}"
 
 
 def _cell(text: str) -> str:
@@ -130,7 +132,7 @@ def pr_curve_png(reports: Sequence[EvaluationReport]) -> bytes:
         defined = precision >= 0  # -1: no ground truth
         reached = np.flatnonzero(precision > 0)  # pycocotools leaves 0 past the highest recall reached
         defined &= np.arange(n) <= (reached[-1] if len(reached) else -1)
-        label = f"{r.detector} [{r.runtime}] (mAP@.50 = {_metric(r.map50)})"
+        label = f"{r.detector} [{r.runtime}] (mAP@.50 = {format_metric(r.map50)})"
         ax.plot(recall[defined], precision[defined], label=label, linewidth=1.8)
     b = reports[0].benchmark
     ax.set_xlim(0.0, 1.0)
@@ -140,6 +142,37 @@ def pr_curve_png(reports: Sequence[EvaluationReport]) -> bytes:
     ax.set_title(f"precision-recall at IoU 0.5: {b.name} ({b.num_images} images, {b.num_faces} faces)", fontsize=10)
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def wider_pr_curves_png(reports: Sequence[EvaluationReport]) -> bytes:
+    """WIDER's protocol curves: one panel per setting, one line per report that has them."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12.8, 4.4), dpi=100)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(WIDER_SETTINGS), sharey=True)
+    for ax, setting, metric in zip(axes, WIDER_SETTINGS, WIDER_METRIC_NAMES):
+        for r in reports:
+            curve = r.wider_pr.get(setting)
+            if curve is None:
+                continue
+            label = f"{r.detector} [{r.runtime}] (AP = {format_metric(r.metrics.get(metric))})"
+            ax.plot(curve["recall"], curve["precision"], label=label, linewidth=1.8)
+        ax.set_xlim(0.0, 1.0)
+        ax.set_ylim(0.0, 1.02)
+        ax.set_xlabel("recall")
+        ax.set_title(f"WIDER {setting}", fontsize=10)
+        ax.grid(True, alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="lower left", fontsize=8)
+    axes[0].set_ylabel("precision")
+    b = reports[0].benchmark
+    fig.suptitle(f"WIDER FACE protocol: {b.name} ({b.num_images} images)", fontsize=10)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
