@@ -10,11 +10,17 @@ metrics and a ``model-index`` with every evaluation), built with huggingface_hub
 from __future__ import annotations
 
 from facessd_archive.archive.manifest import TOOL_NAME, Evaluation, Manifest
-from facessd_archive.metric_names import METRIC_NAMES
+from facessd_archive.metric_names import METRIC_NAMES, WIDER_METRIC_NAMES
 
 TAGS = ("face-detection", "object-detection", "ssd", "mobilenet-v1", "tensorflow", TOOL_NAME)
-_SHORT = {name: name.split("/", 1)[1] for name in METRIC_NAMES}  # "mAP@.50IOU"
+_SHORT = {name: name.split("/", 1)[1] for name in METRIC_NAMES + WIDER_METRIC_NAMES}  # "mAP@.50IOU", "AP_easy"
 _TABLE_METRICS = METRIC_NAMES[:3]
+
+
+def _table_metrics(evaluations: tuple[Evaluation, ...]) -> tuple[str, ...]:
+    """The COCO columns, plus WIDER's three when any evaluation has them (so older cards are unchanged)."""
+    wider = any(n in ev.metrics for ev in evaluations for n in WIDER_METRIC_NAMES)
+    return _TABLE_METRICS + (WIDER_METRIC_NAMES if wider else ())
 
 
 def _value(v: float | None) -> str:
@@ -31,7 +37,7 @@ def card_metadata(manifest: Manifest) -> str:
 
     results = []
     for ev in manifest.evaluations:
-        for name in METRIC_NAMES:
+        for name in METRIC_NAMES + WIDER_METRIC_NAMES:
             value = ev.metrics.get(name)
             if value is None or value < 0:
                 continue
@@ -67,7 +73,7 @@ def _facts(m: Manifest) -> list[str]:
         ("Parent", parent),
         ("Model", f"SSD-MobileNetV1, depth multiplier {cfg.depth_multiplier:g}, "
                   f"{cfg.num_classes} class ({', '.join(cfg.class_names)})"),
-        ("Input size", f"{cfg.input_size}x{cfg.input_size}"),
+        ("Input size", _input_size(cfg)),
         ("Training", training),
         ("Training data", dataset),
         ("Weights", m.weights.describe() + (f" ({m.weights.note})" if m.weights.note else "")),
@@ -76,13 +82,22 @@ def _facts(m: Manifest) -> list[str]:
     return ["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows]
 
 
+def _input_size(cfg) -> str:
+    if cfg.resizer.kind == "keep_aspect_ratio":
+        limit = f"longer side at most {cfg.resizer.max_dimension}" if cfg.resizer.max_dimension else "original size"
+        return (f"trained on {cfg.input_size}x{cfg.input_size} crops; runs at any shape ({limit} by default, "
+                f"padded to a multiple of {max(cfg.resizer.pad_to_multiple, 32)})")
+    return f"{cfg.input_size}x{cfg.input_size}"
+
+
 def _evaluation_rows(evaluations: tuple[Evaluation, ...]) -> list[str]:
-    head = "| Benchmark | Source | Date | " + " | ".join(_SHORT[n] for n in _TABLE_METRICS) + " | Tool |"
-    lines = [head, "|" + "---|" * (len(_TABLE_METRICS) + 4)]
+    columns = _table_metrics(evaluations)
+    head = "| Benchmark | Source | Date | " + " | ".join(_SHORT[n] for n in columns) + " | Tool |"
+    lines = [head, "|" + "---|" * (len(columns) + 4)]
     for ev in evaluations:
         bench = ev.benchmark.id + (f" ({ev.benchmark.split})" if ev.benchmark.split else "")
         tool = (ev.tool.name + (f" {ev.tool.version}" if ev.tool.version else "")) if ev.tool else "-"
-        values = " | ".join(_value(ev.metrics.get(n)) for n in _TABLE_METRICS)
+        values = " | ".join(_value(ev.metrics.get(n)) for n in columns)
         lines.append(f"| {bench} | {ev.source} | {(ev.date or 'unknown')[:10]} | {values} | {tool} |")
     return lines
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from facessd_archive.cli import main
+from facessd_archive.cli.evaluate_commands import resize_options
 from facessd_archive.progress import is_terminal, progressbar
 
 
@@ -25,9 +26,12 @@ from facessd_archive.progress import is_terminal, progressbar
                    "plus detections.jsonl.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line per picture instead of a table.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+@resize_options
 @click.option("--archive", "archive_root", type=click.Path(path_type=Path), default=None,
-              help="Archive root (default: $FACESSD_ARCHIVE, else the repository's archive).")
-def detect(paths, stage, threshold, runtime, out_dir, as_json, batch_size, archive_root) -> None:
+              help="Archive root (default: $FACESSD_ARCHIVE, else the checkout the current folder is in, "
+                   "else the per-user archive).")
+def detect(paths, stage, threshold, runtime, out_dir, as_json, batch_size, max_side, original_size,
+           archive_root) -> None:
     """Find faces in pictures: image files, and folders (searched recursively for JPEG, PNG, BMP, WebP).
 
     Pictures of any size are read upright (EXIF orientation applied); boxes are given in their
@@ -46,8 +50,10 @@ def detect(paths, stage, threshold, runtime, out_dir, as_json, batch_size, archi
     from facessd_archive.detect.inputs import find_images
 
     inputs = find_images(paths, exclude=out_dir)
-    # The runner's resize options (a maximum side, original-size inference) go to open_detector here.
-    resolved = open_detector(stage, runtime=runtime, archive_root=archive_root)
+    from facessd_archive.evaluate.api import PEER_NAMES
+
+    options = {} if stage in PEER_NAMES else {"max_side": max_side, "original_size": original_size}
+    resolved = open_detector(stage, runtime=runtime, archive_root=archive_root, **options)
     rows = []
     # The bar shares the terminal with nothing else: not when JSON lines stream to the same terminal.
     show_bar = is_terminal(sys.stderr) and not (as_json and is_terminal(sys.stdout))

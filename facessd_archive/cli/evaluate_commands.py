@@ -21,7 +21,8 @@ def _benchmark_options(f):
     f = click.option("--skip-bad", is_flag=True, help="Skip and count bad images/boxes instead of stopping.")(f)
     f = click.option("--batch-size", type=int, default=8, show_default=True)(f)
     f = click.option("--archive", "archive_root", type=click.Path(path_type=Path), default=None,
-                     help="Archive root (default: $FACESSD_ARCHIVE, else the repository's archive/).")(f)
+                     help="Archive root (default: $FACESSD_ARCHIVE, else the checkout the current folder is in, "
+                          "else the per-user archive).")(f)
     f = click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of a table.")(f)
     f = click.option("--report", "report_dir", type=click.Path(path_type=Path), default=None,
                      help="Write metrics.json, summary.md, pr_curve.png (and wider_pr_curves.png under --protocol "
@@ -38,7 +39,20 @@ def _load_benchmark(benchmark, fmt, split, skip_bad):
     loaded = load_benchmark_spec(benchmark, fmt=fmt, split=split, skip_bad=skip_bad)
     if loaded.skipped:
         click.echo(f"warning: skipped {len(loaded.skipped)} bad item(s), first: {loaded.skipped[0]}", err=True)
+    for note in loaded.notes:
+        click.echo(f"note: {note}", err=True)
     return loaded
+
+
+def resize_options(f):
+    """--max-side / --original-size: keep the aspect ratio instead of the model's own resizer."""
+    f = click.option("--max-side", type=click.IntRange(min=33), default=None,
+                     help="Keep the aspect ratio and scale the longer side to at most this many pixels "
+                          "(padded to a multiple of 32); default: the model's own resizer.")(f)
+    f = click.option("--original-size", is_flag=True,
+                     help="Run at each image's own size (aspect kept, padded to a multiple of 32): how WIDER "
+                          "FACE figures are reported. Models trained with keep_aspect_ratio do this by default.")(f)
+    return f
 
 
 def _protocol_options(f):
@@ -91,6 +105,7 @@ def _emit(results, loaded, as_json, report_dir):
 @_protocol_options
 @click.option("--runtime", type=click.Choice(["tf", "tflite"]), default="tf", show_default=True,
               help="Run the SSD graph with TensorFlow or with TFLite (XNNPACK).")
+@resize_options
 @click.option("--detector", "detector_option", default=None, metavar="DETECTOR",
               help="Same as the DETECTOR argument (stage, model folder, or mtcnn / haar).")
 @click.option("--record", is_flag=True,
@@ -102,7 +117,8 @@ def _emit(results, loaded, as_json, report_dir):
               help="Score the detections in this WIDER-layout folder (from --save-predictions or any WIDER "
                    "tool) instead of running a detector.")
 def evaluate(detector, benchmark, fmt, split, skip_bad, batch_size, archive_root, as_json, report_dir,
-             protocol, wider_eval_dir, runtime, detector_option, record, save_dir, predictions_dir) -> None:
+             protocol, wider_eval_dir, runtime, max_side, original_size, detector_option, record, save_dir,
+             predictions_dir) -> None:
     """COCO mAP (and WIDER's AP with --protocol wider) and speed of DETECTOR on a face benchmark.
 
     DETECTOR is an archived stage id (e.g. keypoints/v1/NAME), a model folder or checkpoint,
@@ -125,7 +141,8 @@ def evaluate(detector, benchmark, fmt, split, skip_bad, batch_size, archive_root
     if predictions_dir is not None:
         result = evaluate_predictions(predictions_dir, loaded, wider)
     else:
-        resolved = resolve_detector(detector, runtime=runtime, archive_root=archive_root)
+        resolved = resolve_detector(detector, runtime=runtime, archive_root=archive_root, max_side=max_side,
+                                    original_size=original_size)
         if record and resolved.stage_id is None:
             raise click.UsageError("--record needs DETECTOR to be an archived stage")
         result = _run(resolved, loaded, batch_size, wider)
@@ -147,13 +164,15 @@ def evaluate(detector, benchmark, fmt, split, skip_bad, batch_size, archive_root
 @_protocol_options
 @click.option("--runtime", type=click.Choice(["tf", "tflite"]), default="tf", show_default=True,
               help="Runtime for the SSD detectors (peers run natively).")
+@resize_options
 def compare(detectors, benchmark, fmt, split, skip_bad, batch_size, archive_root, as_json, report_dir,
-            protocol, wider_eval_dir, runtime) -> None:
+            protocol, wider_eval_dir, runtime, max_side, original_size) -> None:
     """Evaluate several DETECTORS on one benchmark and print one table."""
     from facessd_archive.evaluate.api import evaluate_many
 
     loaded = _load_benchmark(benchmark, fmt, split, skip_bad)
     wider = _wider_truth(loaded, protocol, wider_eval_dir)
     results = evaluate_many(detectors, loaded, runtime=runtime, batch_size=batch_size, archive_root=archive_root,
-                            wider=wider, progress_bar=lambda label, length: progressbar(length, label=label))
+                            wider=wider, progress_bar=lambda label, length: progressbar(length, label=label),
+                            max_side=max_side, original_size=original_size)
     _emit(results, loaded, as_json, report_dir)

@@ -8,7 +8,7 @@ sample benchmark), runs, and returns ``EvaluationResult``s: the report (COCO met
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ContextManager, Sequence
 
@@ -16,8 +16,7 @@ from facessd_archive.data.sample import Sample
 from facessd_archive.errors import ConfigError, DataError
 from facessd_archive.evaluate.evaluation import (BenchmarkInfo, EvaluationReport, EvaluationResult, evaluate_detector,
                                                  score_detections)
-from facessd_archive.evaluate.runner import BatchDetector, SSDBatchDetector
-from facessd_archive.evaluate.runtimes import make_runtime
+from facessd_archive.evaluate.runner import BatchDetector, load_ssd_batch_detector
 
 if TYPE_CHECKING:
     from facessd_archive.evaluate.wider_protocol import WiderGroundTruth
@@ -33,6 +32,7 @@ class LoadedBenchmark:
     skipped: list[str]
     format: str | None = None  # the reader's format name; None for the synthetic sample benchmark
     root: Path | None = None  # the path the benchmark was loaded from
+    notes: list[str] = field(default_factory=list)  # what the reader changed (e.g. faces made ignore regions)
 
 
 def load_benchmark_spec(path: Path | None, fmt: str | None = None, split: Path | None = None,
@@ -60,7 +60,7 @@ def load_benchmark_spec(path: Path | None, fmt: str | None = None, split: Path |
     info = BenchmarkInfo(name=bench.name, benchmark_id=f"{bench.format}:{bench.name}",
                          content_hash=content_hash, num_images=len(samples),
                          num_faces=sum(s.num_faces for s in samples), split=split_name)
-    return LoadedBenchmark(info, samples, skipped, format=bench.format, root=Path(path))
+    return LoadedBenchmark(info, samples, skipped, format=bench.format, root=Path(path), notes=list(bench.notes))
 
 
 def _drop_unreadable(samples: list[Sample]) -> tuple[list[Sample], list[str]]:
@@ -88,8 +88,13 @@ class ResolvedDetector:
     input_size: int | None = None  # the SSD input size, for records
 
 
-def resolve_detector(spec: str | None, runtime: str = "tf", archive_root: Path | None = None) -> ResolvedDetector:
-    """``None`` -> the archive's default stage; a peer name; an existing path; else a stage id."""
+def resolve_detector(spec: str | None, runtime: str = "tf", archive_root: Path | None = None,
+                     max_side: int | None = None, original_size: bool = False) -> ResolvedDetector:
+    """``None`` -> the archive's default stage; a peer name; an existing path; else a stage id.
+
+    ``max_side`` / ``original_size`` override the model's own resizer (``evaluate.resizing``):
+    keep the aspect ratio, scale the longer side to at most ``max_side`` or not at all.
+    """
     if spec in PEER_NAMES:
         from facessd_archive.evaluate.peers import make_peer
 
@@ -97,23 +102,24 @@ def resolve_detector(spec: str | None, runtime: str = "tf", archive_root: Path |
             raise ConfigError(f"--runtime {runtime} applies to SSD models, not the peer {spec!r}")
         return ResolvedDetector(make_peer(spec), runtime="native")
     if spec is not None and Path(spec).exists():
-        from facessd_archive.model.checkpoint import load_detector
-
-        detector = load_detector(Path(spec))
-        return ResolvedDetector(SSDBatchDetector(make_runtime(detector, runtime), name=Path(spec).name), runtime,
-                                input_size=detector.config.input_size)
+        detector, config = load_ssd_batch_detector(Path(spec), Path(spec).name, runtime, max_side, original_size)
+        return ResolvedDetector(detector, _runtime_label(runtime, detector), input_size=config.input_size)
     from facessd_archive.archive import open_archive, stage_weights_folder
 
     archive = open_archive(archive_root)
     stage = archive.default_stage() if spec is None else archive.get(spec)
     folder = stage_weights_folder(stage.stage_id, archive=archive)
-    from facessd_archive.model.checkpoint import load_detector
-
-    detector = load_detector(folder)
-    return ResolvedDetector(SSDBatchDetector(make_runtime(detector, runtime), name=stage.stage_id), runtime,
-                            stage_id=stage.stage_id,
+    detector, config = load_ssd_batch_detector(folder, stage.stage_id, runtime, max_side, original_size)
+    return ResolvedDetector(detector, _runtime_label(runtime, detector), stage_id=stage.stage_id,
                             recorded={e.benchmark_id: e for e in stage.manifest.evaluations if e.source == "measured"},
-                            input_size=detector.config.input_size)
+                            input_size=config.input_size)
+
+
+def _runtime_label(runtime: str, detector) -> str:
+    """``tf`` for a squashed square input; ``tf, original size`` / ``tf, longer side at most 640``
+    otherwise, so tables and recorded figures say how the image met the network."""
+    policy = detector.policy
+    return runtime if policy.kind == "square" else f"{runtime}, {policy.describe()}"
 
 
 def load_wider_protocol(benchmark: LoadedBenchmark, eval_dir: Path | None = None) -> "WiderGroundTruth":
@@ -222,12 +228,15 @@ def record_evaluation(report: EvaluationReport, stage_id: str, input_size: int |
 
 def evaluate_many(specs: Sequence[str], benchmark: LoadedBenchmark, runtime: str = "tf", batch_size: int = 8,
                   archive_root: Path | None = None, wider: "WiderGroundTruth | None" = None,
-                  progress_bar: Callable[[str, int], ContextManager[Any]] | None = None) -> list[EvaluationResult]:
+                  progress_bar: Callable[[str, int], ContextManager[Any]] | None = None,
+                  max_side: int | None = None, original_size: bool = False) -> list[EvaluationResult]:
     """Evaluate each detector spec on ``benchmark`` (peers always run natively). ``progress_bar(label,
     length)``, when given, makes a context manager whose ``update(n)`` is called as images are done."""
     results = []
     for spec in specs:
-        resolved = resolve_detector(spec, runtime if spec not in PEER_NAMES else "tf", archive_root)
+        peer = spec in PEER_NAMES
+        resolved = resolve_detector(spec, runtime if not peer else "tf", archive_root,
+                                    max_side=None if peer else max_side, original_size=not peer and original_size)
         if progress_bar is None:
             results.append(evaluate(resolved, benchmark, batch_size, wider=wider))
             continue
