@@ -116,3 +116,22 @@ def test_the_wheel_works_where_it_is_installed(tmp_path):
     evaluated = run(str(bindir / "facessd"), "evaluate", timeout=300)
     assert evaluated.returncode == 0, evaluated.stdout + evaluated.stderr
     assert f"matches the figures recorded for {stage}" in evaluated.stdout + evaluated.stderr
+
+    # Find faces in a picture (a scene of the synthetic benchmark) with the shipped default stage.
+    from PIL import Image
+
+    from facessd_archive.data.synthetic.benchmark import sample_benchmark
+
+    scene = sample_benchmark(num_images=1, cache_dir=tmp_path / "scene")[0]
+    (empty / "pics").mkdir()
+    Image.open(scene.image_path).save(empty / "pics" / "scene.jpg")
+    detected = run(str(bindir / "facessd"), "detect", "pics", "--json", timeout=300)
+    assert detected.returncode == 0, detected.stdout + detected.stderr
+    line = json.loads(detected.stdout.strip().splitlines()[0])
+    assert line["image"].endswith("scene.jpg") and len(line["detections"]) >= 1
+
+    # Continue the shipped default stage (no data given: the built-in synthetic benchmark).
+    trained = run(str(bindir / "facessd"), "train", "--from", stage, "--out", "run", "--steps", "2",
+                  "--batch-size", "2", "--warmup-steps", "0", timeout=300)
+    assert trained.returncode == 0, trained.stdout + trained.stderr
+    assert "done: 2 steps" in trained.stdout

@@ -37,13 +37,10 @@ from facessd_archive.archive.store import ArchiveReader, Stage
 from facessd_archive.errors import ArchiveError, ConfigError, IntegrityError, StageExistsError
 from facessd_archive.fileio import atomic_write_text
 from facessd_archive.model.config import ModelConfig
+from facessd_archive.run_folder import COMPACT_WEIGHTS_PREFIX, MODEL_CONFIG_FILE, TRAIN_SETTINGS_FILE
 
-# The compact checkpoint a stage ships (model/checkpoint.py: CONFIG_FILE, COMPACT_PREFIX) and the
-# run's settings (train/trainer.py: SETTINGS_FILE); named here rather than imported so that
-# writing an archive never imports TensorFlow.
-MODEL_CONFIG_FILE = "model_config.json"
-WEIGHTS_PREFIX = "weights."
-TRAIN_SETTINGS_FILE = "train_settings.json"
+# The compact checkpoint a stage ships and the run's settings: run_folder.py names them (no TensorFlow).
+WEIGHTS_PREFIX = COMPACT_WEIGHTS_PREFIX + "."
 
 
 class Archive(ArchiveReader):

@@ -10,8 +10,9 @@ from facessd_archive.cli import main
 
 
 @main.command()
-@click.option("--data", "data_root", type=click.Path(path_type=Path), required=True,
-              help="Training data: a VOC folder or any benchmark format `evaluate` reads.")
+@click.option("--data", "data_root", type=click.Path(path_type=Path), default=None,
+              help="Training data: a VOC folder or any benchmark format `evaluate` reads. Default: the built-in "
+                   "synthetic sample benchmark (to try the loop anywhere, not to train a useful detector).")
 @click.option("--format", "data_format", default=None, help="Data format when detection is ambiguous.")
 @click.option("--split", type=click.Path(path_type=Path), default=None,
               help="Split file of image names; relative paths are looked up in --data first.")
@@ -56,17 +57,18 @@ def train(data_root: Path, data_format: str | None, split: Path | None, out_dir:
     from facessd_archive.train.settings import TrainSettings
     from facessd_archive.train.trainer import train as run_training
 
-    split_path = _resolve_split(data_root, split)
-    benchmark = load_benchmark(data_root, fmt=data_format, split=split_path)
-    samples = benchmark.samples
-    for note in benchmark.notes:
-        click.echo(f"note: {note}", err=True)
-    wider = preset == "wider"
-    settings = TrainSettings(steps=steps, batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate,
-                             warmup_steps=min(warmup_steps, steps), seed=seed, checkpoint_every=checkpoint_every,
-                             crop=crop or ("square" if wider else "ssd"),
-                             min_face_size=min_face_size if min_face_size is not None else (6.0 if wider else 0.0),
-                             photometric=photometric if photometric is not None else wider)
+    if data_root is None:
+        from facessd_archive.data.synthetic.benchmark import sample_benchmark
+
+        if split is not None:
+            raise click.UsageError("--split needs --data")
+        samples = sample_benchmark()
+        data_root = Path("the built-in synthetic sample benchmark")
+    else:
+        benchmark = load_benchmark(data_root, fmt=data_format, split=_resolve_split(data_root, split))
+        samples = benchmark.samples
+        for note in benchmark.notes:
+            click.echo(f"note: {note}", err=True)
     if from_stage is not None:
         if init_from is not None:
             raise click.UsageError("give either --from STAGE or --init-from FOLDER, not both")
@@ -77,6 +79,13 @@ def train(data_root: Path, data_format: str | None, split: Path | None, out_dir:
         init_from = stage_weights_folder(from_stage, archive=archive)
         record_parent(out_dir, archive.get(from_stage))
     config = _model_config(preset, input_size, depth_multiplier, init_from)
+    # A model for faces in the wild (keep-aspect inference) trains with the wider augmentation.
+    wider = preset == "wider" or config.resizer.kind == "keep_aspect_ratio"
+    settings = TrainSettings(steps=steps, batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate,
+                             warmup_steps=min(warmup_steps, steps), seed=seed, checkpoint_every=checkpoint_every,
+                             crop=crop or ("square" if wider else "ssd"),
+                             min_face_size=min_face_size if min_face_size is not None else (6.0 if wider else 0.0),
+                             photometric=photometric if photometric is not None else wider)
     click.echo(f"training on {len(samples)} images from {data_root} -> {out_dir}", err=True)
     result = run_training(config, settings, samples, out_dir, init_from=init_from)
     click.echo(f"done: {result.steps_done} steps in {result.wall_seconds:.0f} s "
@@ -114,6 +123,7 @@ def _model_config(preset: str, input_size: int | None, depth_multiplier: float |
 
 
 def _resolve_split(data_root: Path, split: Path | None) -> Path | None:
+    """A relative split not found as given is looked up in the data folder (``--split train.txt``)."""
     if split is None:
         return None
     if not split.is_absolute() and not split.exists() and (data_root / split).exists():
