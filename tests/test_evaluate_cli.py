@@ -233,3 +233,17 @@ def test_save_predictions_for_a_voc_benchmark_read_back_as_the_run_scored(model_
     assert sorted(p.relative_to(saved).as_posix() for p in saved.rglob("*.txt")) == [f"images/{n}.txt" for n in names]
     again = _run("evaluate", "--predictions", str(saved), "--benchmark", str(VOC), "--json")
     assert json.loads(again.stdout)[0]["metrics"] == pytest.approx(json.loads(first.stdout)[0]["metrics"])
+
+
+def test_a_stage_id_is_a_stage_even_where_it_is_also_a_path(monkeypatch):
+    """Inside a checkout every stage id is also a relative folder (the root is the archive): the
+    stage must win, so --record and the recorded-figure check still work from the repository root."""
+    from facessd_archive.archive import open_archive
+    from facessd_archive.evaluate.api import resolve_detector
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root)
+    stage_id = open_archive(root).default_stage_id()
+    assert Path(stage_id).is_dir()
+    resolved = resolve_detector(stage_id, archive_root=root)
+    assert resolved.stage_id == stage_id and resolved.recorded

@@ -101,18 +101,29 @@ def resolve_detector(spec: str | None, runtime: str = "tf", archive_root: Path |
         if runtime != "tf":
             raise ConfigError(f"--runtime {runtime} applies to SSD models, not the peer {spec!r}")
         return ResolvedDetector(make_peer(spec), runtime="native")
-    if spec is not None and Path(spec).exists():
-        detector, config = load_ssd_batch_detector(Path(spec), Path(spec).name, runtime, max_side, original_size)
-        return ResolvedDetector(detector, _runtime_label(runtime, detector), input_size=config.input_size)
     from facessd_archive.archive import open_archive, stage_weights_folder
 
     archive = open_archive(archive_root)
+    # A stage id wins over a path of the same name: inside a checkout every stage id is also a
+    # relative path (the repository root is the archive), and a stage carries recorded figures.
+    if spec is not None and Path(spec).exists() and not _is_stage(archive, spec):
+        detector, config = load_ssd_batch_detector(Path(spec), Path(spec).name, runtime, max_side, original_size)
+        return ResolvedDetector(detector, _runtime_label(runtime, detector), input_size=config.input_size)
     stage = archive.default_stage() if spec is None else archive.get(spec)
     folder = stage_weights_folder(stage.stage_id, archive=archive)
     detector, config = load_ssd_batch_detector(folder, stage.stage_id, runtime, max_side, original_size)
     return ResolvedDetector(detector, _runtime_label(runtime, detector), stage_id=stage.stage_id,
                             recorded={e.benchmark_id: e for e in stage.manifest.evaluations if e.source == "measured"},
                             input_size=config.input_size)
+
+
+def _is_stage(archive, spec: str) -> bool:
+    from facessd_archive.errors import UnsafePathError
+
+    try:
+        return archive.exists(spec)
+    except UnsafePathError:
+        return False
 
 
 def _runtime_label(runtime: str, detector) -> str:
