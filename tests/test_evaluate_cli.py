@@ -247,3 +247,20 @@ def test_a_stage_id_is_a_stage_even_where_it_is_also_a_path(monkeypatch):
     assert Path(stage_id).is_dir()
     resolved = resolve_detector(stage_id, archive_root=root)
     assert resolved.stage_id == stage_id and resolved.recorded
+
+
+def test_recorded_figures_are_compared_only_with_a_run_of_the_same_runtime():
+    from facessd_archive.archive.records import DatasetRef, Evaluation
+    from facessd_archive.evaluate.api import ResolvedDetector, _recorded_by_benchmark, recorded_verdict
+    from facessd_archive.evaluate.evaluation import BenchmarkInfo, EvaluationReport
+
+    metrics = {n: 0.5 for n in METRIC_NAMES}
+    info = BenchmarkInfo("wider/val", "wider:wider/val", "a" * 64, 97, 1212, "val.txt")
+    recorded = Evaluation.measured(DatasetRef("wider:wider/val", split="val.txt", sha256="a" * 64), metrics,
+                                   note="97 images, 1212 faces; runtime tf, original size")
+    detector = ResolvedDetector(detector=None, runtime="tf", stage_id="keypoints/v1/x",
+                                recorded=_recorded_by_benchmark([recorded]))
+    same = EvaluationReport("x", "tf, original size", info, dict(metrics), {})
+    assert recorded_verdict(detector, same).startswith("matches")
+    other = EvaluationReport("x", "tf, longer side at most 640", info, {n: 0.1 for n in METRIC_NAMES}, {})
+    assert "were measured with runtime tf, original size" in recorded_verdict(detector, other)

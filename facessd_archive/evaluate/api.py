@@ -113,7 +113,7 @@ def resolve_detector(spec: str | None, runtime: str = "tf", archive_root: Path |
     folder = stage_weights_folder(stage.stage_id, archive=archive)
     detector, config = load_ssd_batch_detector(folder, stage.stage_id, runtime, max_side, original_size)
     return ResolvedDetector(detector, _runtime_label(runtime, detector), stage_id=stage.stage_id,
-                            recorded={e.benchmark_id: e for e in stage.manifest.evaluations if e.source == "measured"},
+                            recorded=_recorded_by_benchmark(stage.manifest.evaluations),
                             input_size=config.input_size)
 
 
@@ -210,9 +210,14 @@ def recorded_verdict(detector: ResolvedDetector, report: EvaluationReport, toler
     if detector.recorded is None:
         return None
     b = report.benchmark
-    entry = detector.recorded.get(b.benchmark_id)
-    if entry is None:
+    entries = detector.recorded.get(b.benchmark_id, [])
+    if not entries:
         return f"no figures recorded for {detector.stage_id} on {b.benchmark_id}"
+    same_runtime = [e for e in entries if recorded_runtime(e) in (None, report.runtime)]
+    if not same_runtime:
+        return (f"the figures recorded for {detector.stage_id} on {b.benchmark_id} were measured with runtime "
+                f"{recorded_runtime(entries[-1])}, this run with {report.runtime}: not compared")
+    entry = same_runtime[-1]
     if entry.benchmark_hash != b.content_hash:
         return (f"the figures recorded for {detector.stage_id} were measured on another version of "
                 f"{b.benchmark_id} (content hash differs): not compared")
@@ -221,6 +226,24 @@ def recorded_verdict(detector: ResolvedDetector, report: EvaluationReport, toler
         return (f"DIFFERS from the figures recorded for {detector.stage_id} ({entry.date}): "
                 + ", ".join(f"{n} {report.metrics[n]:.4f} vs {entry.metrics[n]:.4f}" for n in differing))
     return f"matches the figures recorded for {detector.stage_id} ({entry.date}) within {tolerance}"
+
+
+RUNTIME_NOTE = "; runtime "
+
+
+def recorded_runtime(evaluation) -> str | None:
+    """The runtime label a measured evaluation was recorded with (the end of its note), if it says."""
+    note = evaluation.note or ""
+    return note.rsplit(RUNTIME_NOTE, 1)[1] if RUNTIME_NOTE in note else None
+
+
+def _recorded_by_benchmark(evaluations) -> dict[str, list]:
+    """Measured evaluations by benchmark id, oldest first (a stage may record one per runtime)."""
+    out: dict[str, list] = {}
+    for e in evaluations:
+        if e.source == "measured":
+            out.setdefault(e.benchmark_id, []).append(e)
+    return out
 
 
 def record_evaluation(report: EvaluationReport, stage_id: str, input_size: int | None,
@@ -233,7 +256,7 @@ def record_evaluation(report: EvaluationReport, stage_id: str, input_size: int |
     b = report.benchmark
     evaluation = Evaluation.measured(DatasetRef(b.benchmark_id, split=b.split, sha256=b.content_hash),
                                      report.metrics, input_size=input_size,
-                                     note=f"{b.num_images} images, {b.num_faces} faces; runtime {report.runtime}")
+                                     note=f"{b.num_images} images, {b.num_faces} faces{RUNTIME_NOTE}{report.runtime}")
     open_archive(archive_root).record_evaluation(stage_id, evaluation)
 
 
