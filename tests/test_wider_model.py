@@ -124,3 +124,20 @@ def test_resize_policies_map_boxes_back_to_original_pixels():
     np.testing.assert_allclose(to_pixels(box, (683, 1024), capped), [[0, 0, 512, 341.5]], atol=0.01)
     with pytest.raises(ConfigError, match="not both"):
         resize_policy(config, max_side=640, original_size=True)
+
+
+def test_the_wider_config_round_trips_through_a_sealed_stage_json(tmp_path):
+    from archive_helpers import TRAINING, stage_files
+
+    from facessd_archive.archive import Archive
+    from facessd_archive.archive.manifest import Manifest
+
+    config = wider_face_config(640)
+    src = tmp_path / "src"
+    stage_files(src)
+    archive = Archive(tmp_path / "archive")
+    stage = archive.seal("keypoints/v1/wider_tiny", src, config, TRAINING)
+    assert stage.manifest.model_config == config
+    again = Manifest.load(stage.folder / "stage.json")
+    assert again.model_config == config and again.content_hash == stage.manifest.content_hash
+    assert archive.get("keypoints/v1/wider_tiny").manifest.model_config.anchors.kind == "multiscale"
