@@ -29,7 +29,6 @@ import argparse
 import datetime as _dt
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -317,6 +316,8 @@ def main(argv: list[str] | None = None) -> dict:
             mtcnn = summarise(n, 1, [(calls, cpu)])
             metrics["mtcnn"] = metrics_for(samples, dets, sizes)
 
+    from facessd_archive.evaluate.evaluation import hardware_description
+
     result = {
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "tool_version": __version__,
@@ -327,7 +328,7 @@ def main(argv: list[str] | None = None) -> dict:
         "tflite_model_bytes": lite_loop.model_size_bytes,
         "tflite_conversion_seconds": convert_s,
         "tflite_runtime_init_seconds": prepare_s,
-        "hardware": f"{platform.machine()}, {os.cpu_count()} cores, {_cpu_name()}",
+        "hardware": hardware_description(),
         "load_average_start": load_start,
         "load_average_end": os.getloadavg(),
         "model": model_desc,
@@ -346,16 +347,6 @@ def main(argv: list[str] | None = None) -> dict:
         args.out.write_text(json.dumps(result, indent=2, default=float) + "\n")
         print(f"wrote {args.out}")
     return result
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def print_table(r: dict) -> None:

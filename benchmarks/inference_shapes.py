@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -78,16 +76,6 @@ def _child(model: str, setting: str, rounds: int) -> dict:
             "model_rss_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base_rss) / 1024}
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="", help="model folder or stage id (default: the default stage)")
@@ -103,8 +91,10 @@ def main() -> None:
         out = subprocess.run([sys.executable, __file__, "--model", args.model, "--rounds", str(args.rounds),
                               "--child", setting], capture_output=True, text=True, check=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    from facessd_archive.evaluate.evaluation import hardware_description
+
     square = next(r for r in rows if r["setting"] == "square")
-    print(f"CPU: {_cpu_name()}, {os.cpu_count()} cores; model: {args.model or 'default stage'}")
+    print(f"{hardware_description()}; model: {args.model or 'default stage'}")
     for r in rows:
         r["speed_vs_square"] = r["images_per_second"] / square["images_per_second"]
         print(f"{r['setting']:>13}  input {r['input']:>9}  {r['images_per_second']:6.2f} img/s "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import platform
+from pathlib import Path
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -71,10 +72,21 @@ class EvaluationResult:
     detections: list[ImageDetections]
 
 
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), which figures should be read beside."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.system()
+
+
 def hardware_description() -> str:
     import os
 
-    return f"{platform.machine()} CPU, {os.cpu_count()} cores ({platform.processor() or platform.system()})"
+    return f"{platform.machine()} CPU, {os.cpu_count()} cores ({cpu_name()})"
 
 
 def score_detections(samples: Sequence[Sample], detections: Sequence[ImageDetections],
