@@ -17,7 +17,7 @@ from facessd_archive.progress import is_terminal, progressbar
 @click.option("--stage", default=None, metavar="STAGE",
               help="Archived stage id, model folder or checkpoint, or a peer (mtcnn, haar). "
                    "Default: the archive's default stage.")
-@click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
+@click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=0.3, show_default=True,
               help="Keep faces scoring at least this.")
 @click.option("--runtime", type=click.Choice(["tf", "tflite"]), default="tf", show_default=True,
               help="Run the SSD graph with TensorFlow or with TFLite (XNNPACK).")

@@ -95,7 +95,7 @@ def open_detector(spec: str | None = None, runtime: str = "tf", archive_root: Pa
     return resolve_detector(spec, runtime=runtime, archive_root=archive_root, **runner_options)
 
 
-def run_detect(detector, inputs: Sequence[ImageInput], threshold: float = 0.5, batch_size: int = 8,
+def run_detect(detector, inputs: Sequence[ImageInput], threshold: float = 0.3, batch_size: int = 8,
                out_dir: Path | None = None, on_result: Callable[[ImageResult], None] | None = None,
                on_skip: Callable[[str], None] | None = None,
                progress: Callable[[int], None] | None = None) -> DetectSummary:
