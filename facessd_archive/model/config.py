@@ -375,7 +375,7 @@ def wider_face_config(input_size: int = 512, depth_multiplier: float = 0.5) -> M
 
     What light WIDER-trained detectors share (YuNet, RetinaFace-mobile, SCRFD): a stride-8
     level (MobileNetV1 block 5) with ~12 px anchors, a top-down FPN so that level sees context,
-    anchors in pixels tied to the stride (``multiscale``, levels 3-7: 12 px to ~400 px), one
+    anchors in pixels tied to the stride (``multiscale``, levels 3-7: 12 px to 272 px), one
     aspect ratio (faces are near square), a lower match threshold for tiny faces (S3FD's 0.35),
     focal loss, and several hundred detections kept per image. Inference keeps the aspect ratio
     (original size by default); training uses square ``input_size`` crops.
