@@ -65,11 +65,11 @@ from facessd_archive.train.inputs import decoded_examples, make_train_example, t
 from facessd_archive.data.sample import Sample  # noqa: E402
 from facessd_archive.model import mobilenet_v1  # noqa: E402
 from facessd_archive.model.anchors import anchors_for  # noqa: E402
-from facessd_archive.model.config import LossConfig, ModelConfig, face_config, num_anchors_per_location  # noqa: E402
+from facessd_archive.model.config import (FeatureMapConfig, LossConfig, ModelConfig, face_config,  # noqa: E402
+                                          num_anchors_per_location)
 from facessd_archive.model.detector import SSDDetector  # noqa: E402
 from facessd_archive.model.layers import FusedBatchNorm  # noqa: E402
 from facessd_archive.model.losses import ssd_loss  # noqa: E402
-from facessd_archive.model.mobilenet_v1 import EXTRA_BLOCK_DEPTHS  # noqa: E402
 from facessd_archive.model.ssd import build_ssd_network, class_bias_initializer, feature_map_grids  # noqa: E402
 from facessd_archive.train.settings import TrainSettings  # noqa: E402
 from facessd_archive.train.trainer import make_optimizer, make_train_step  # noqa: E402
@@ -159,7 +159,7 @@ def build_baseline_network(config: ModelConfig, batch_norm: str = "keras") -> ke
     c11, c13 = features(x)
     fmaps = [c11, c13]
     x = c13
-    for j, depth in enumerate(EXTRA_BLOCK_DEPTHS, start=2):
+    for j, depth in enumerate(FeatureMapConfig().extra_depths, start=2):  # the zoo model's four extra blocks
         for filters, kernel, stride, tag in ((config.depth(depth // 2), 1, 1, "1x1"),
                                              (config.depth(depth), 3, 2, "3x3")):
             x = keras.layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False,

@@ -18,7 +18,8 @@ from facessd_archive.errors import CheckpointError
 from facessd_archive.model.checkpoint import find_checkpoint, load_detector
 from facessd_archive.model.config import face_config
 from facessd_archive.train.settings import TrainSettings
-from facessd_archive.train.trainer import SETTINGS_FILE, train
+from facessd_archive.run_folder import TRAIN_SETTINGS_FILE
+from facessd_archive.train.trainer import train
 
 CONFIG = face_config(input_size=96, depth_multiplier=0.25)
 SETTINGS = TrainSettings(steps=30, batch_size=4, optimizer="adam", learning_rate=1e-2, warmup_steps=0,
@@ -54,7 +55,7 @@ def test_loss_falls_and_checkpoint_is_written(first_run):
         assert h["num_matches"] > 0
     run_dir = r.run_dir
     assert (run_dir / "model_config.json").is_file()
-    assert json.loads((run_dir / SETTINGS_FILE).read_text())["steps"] == 30
+    assert json.loads((run_dir / TRAIN_SETTINGS_FILE).read_text())["steps"] == 30
     folder, prefix, kind = find_checkpoint(run_dir)
     assert kind == "training" and prefix.endswith("ckpt-30")
     assert len((run_dir / "history.jsonl").read_text().splitlines()) == 30

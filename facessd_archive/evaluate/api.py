@@ -103,12 +103,14 @@ def resolve_detector(spec: str | None, runtime: str = "tf", archive_root: Path |
         return ResolvedDetector(make_peer(spec), runtime="native")
     from facessd_archive.archive import open_archive, stage_weights_folder
 
-    archive = open_archive(archive_root)
     # A stage id wins over a path of the same name: inside a checkout every stage id is also a
     # relative path (the repository root is the archive), and a stage carries recorded figures.
-    if spec is not None and Path(spec).exists() and not _is_stage(archive, spec):
+    # Any other existing path is a model folder, and no archive is opened (or seeded) for it.
+    if spec is not None and Path(spec).exists() and not (_looks_like_stage_id(spec) and
+                                                         open_archive(archive_root).exists(spec)):
         detector, config = load_ssd_batch_detector(Path(spec), Path(spec).name, runtime, max_side, original_size)
         return ResolvedDetector(detector, _runtime_label(runtime, detector), input_size=config.input_size)
+    archive = open_archive(archive_root)
     stage = archive.default_stage() if spec is None else archive.get(spec)
     folder = stage_weights_folder(stage.stage_id, archive=archive)
     detector, config = load_ssd_batch_detector(folder, stage.stage_id, runtime, max_side, original_size)
@@ -117,13 +119,15 @@ def resolve_detector(spec: str | None, runtime: str = "tf", archive_root: Path |
                             input_size=config.input_size)
 
 
-def _is_stage(archive, spec: str) -> bool:
+def _looks_like_stage_id(spec: str) -> bool:
+    from facessd_archive.archive.paths import check_stage_id
     from facessd_archive.errors import UnsafePathError
 
     try:
-        return archive.exists(spec)
+        check_stage_id(spec)
     except UnsafePathError:
         return False
+    return True
 
 
 def _runtime_label(runtime: str, detector) -> str:

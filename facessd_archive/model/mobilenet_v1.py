@@ -9,14 +9,9 @@ from __future__ import annotations
 
 import keras
 
-from facessd_archive.model.config import MOBILENET_V1_BLOCKS, FeatureMapConfig, ModelConfig
+from facessd_archive.model.config import MOBILENET_V1_BLOCKS, ModelConfig
 from facessd_archive.model.fpn import top_down_fpn
 from facessd_archive.model.layers import FusedBatchNorm
-
-# The zoo model's taps (Conv2d_11_pointwise, stride 16; Conv2d_13_pointwise, stride 32) and the
-# depths of its four extra blocks (1x1 to d/2, then 3x3 stride 2 to d): FeatureMapConfig's defaults.
-TAP_BLOCKS: tuple[int, ...] = FeatureMapConfig().taps
-EXTRA_BLOCK_DEPTHS: tuple[int, ...] = FeatureMapConfig().extra_depths
 
 
 def _conv_bn_relu6(x, filters: int, kernel: int, stride: int, name: str, config: ModelConfig, l2: float):

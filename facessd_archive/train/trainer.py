@@ -30,7 +30,6 @@ from facessd_archive.run_folder import CHECKPOINTS_DIR, HISTORY_FILE, SUMMARIES_
 from facessd_archive.train.schedules import CosineDecayWithWarmup
 from facessd_archive.train.settings import TrainSettings
 
-SETTINGS_FILE = TRAIN_SETTINGS_FILE  # kept for callers of the old name
 
 
 @dataclass
@@ -86,7 +85,7 @@ def train(config: ModelConfig, settings: TrainSettings, samples: Sequence[Sample
     _check_run_dir(run_dir, config)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, run_dir)
-    atomic_write_json(run_dir / SETTINGS_FILE, settings.to_dict())
+    atomic_write_json(run_dir / TRAIN_SETTINGS_FILE, settings.to_dict())
 
     detector = SSDDetector(config)
     optimizer = make_optimizer(settings)
