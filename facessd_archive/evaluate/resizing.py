@@ -6,10 +6,17 @@ scales the image so its longer side is at most ``max_side`` (``None``: the origi
 WIDER FACE figures are reported at) and zero-pads it at the bottom and right to a multiple of the
 coarsest stride the network needs. Padding is in pixel space (value 0) after resizing, so a box's
 normalised coordinates are relative to the padded input; ``to_pixels`` undoes both steps.
+
+A runtime with one fixed input shape (TFLite) runs ``keep_aspect`` as the OD API's
+``keep_aspect_ratio_resizer`` with ``pad_to_max_dimension``: the image scaled so its longer side
+is at most ``max_side``, then zero-padded at the bottom and right to one ``square_side`` square
+(``max_side`` rounded up to the multiple), so every image has the same input and the anchors of
+that one grid serve them all (``fixed_square``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -26,6 +33,14 @@ class ResizePolicy:
     size: int = 300  # square side
     max_side: int | None = None  # keep_aspect: longest side after scaling (None: original size)
     pad_to_multiple: int = 32
+    pad_to_square: bool = False  # keep_aspect: pad every image to one square_side x square_side input
+
+    @property
+    def square_side(self) -> int:
+        """The side of the fixed padded square (``max_side`` rounded up to ``pad_to_multiple``)."""
+        if self.max_side is None:
+            raise ConfigError("a fixed padded square needs a maximum side")
+        return math.ceil(self.max_side / self.pad_to_multiple) * self.pad_to_multiple
 
     def input_shape(self, height: int, width: int) -> tuple[int, int, int, int]:
         """(resized height, resized width, padded height, padded width) for an image."""
@@ -35,13 +50,32 @@ class ResizePolicy:
         if self.max_side is not None and max(height, width) > self.max_side:
             scale = self.max_side / max(height, width)
         rh, rw = max(1, round(height * scale)), max(1, round(width * scale))
+        if self.pad_to_square:
+            return rh, rw, self.square_side, self.square_side
         m = self.pad_to_multiple
         return rh, rw, math.ceil(rh / m) * m, math.ceil(rw / m) * m
 
     def describe(self) -> str:
         if self.kind == "square":
             return f"squashed to {self.size}x{self.size}"
-        return "original size" if self.max_side is None else f"longer side at most {self.max_side}"
+        if self.max_side is None:
+            return "original size"
+        if self.pad_to_square:
+            side = self.square_side
+            return f"longer side at most {self.max_side}, padded to {side}x{side}"
+        return f"longer side at most {self.max_side}"
+
+
+def fixed_square(policy: ResizePolicy, runtime: str) -> ResizePolicy:
+    """``policy`` for a runtime that runs one fixed input shape: a squashed square as it is, a
+    keep-aspect policy padded to its ``square_side``; original size cannot be one shape (one line)."""
+    if policy.kind == "square":
+        return policy
+    if policy.max_side is None:
+        raise ConfigError(f"--runtime {runtime} runs one fixed input shape and cannot run each image at its "
+                          f"original size: give --max-side N (the image scaled to fit N, zero-padded to a "
+                          f"square) or use --runtime tf")
+    return dataclasses.replace(policy, pad_to_square=True)
 
 
 def resize_policy(config: ModelConfig, max_side: int | None = None, original_size: bool = False) -> ResizePolicy:

@@ -9,6 +9,7 @@ model, conversion), so the speed table says where time goes.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
@@ -17,9 +18,10 @@ import numpy as np
 
 from facessd_archive.data.images import load_rgb, load_sample_image
 from facessd_archive.data.sample import Sample
-from facessd_archive.errors import ConfigError, DataError
+from facessd_archive.errors import DataError
 from facessd_archive.evaluate.coco_metrics import ImageDetections
-from facessd_archive.evaluate.resizing import ResizePolicy, prepare, resize_policy, to_pixels
+from facessd_archive.evaluate.decoding import decode_sample
+from facessd_archive.evaluate.resizing import ResizePolicy, fixed_square, prepare, resize_policy, to_pixels
 from facessd_archive.evaluate.runtime import Runtime
 from facessd_archive.model.checkpoint import find_checkpoint
 
@@ -37,11 +39,23 @@ class BatchDetector(Protocol):
         ...
 
 
+@dataclass
+class PreparedBatch:
+    """Network inputs for a batch, with the size each picture was decoded at (possibly reduced, see
+    ``decoding.py``) and its original size, so boxes go back to original pixels."""
+
+    inputs: list[np.ndarray]  # one padded float32 input per picture
+    decoded_hw: list[tuple[int, int]]
+    original_hw: list[tuple[int, int]]
+
+
 class SSDBatchDetector:
     """An SSD runtime behind the ``BatchDetector`` interface: resize (``ResizePolicy``) -> graph -> pixels.
 
     With a ``keep_aspect`` policy images of one batch can differ in shape: they are run in groups
     of equal padded shape (one graph call each), and the results come back in input order.
+    ``prepare`` (decode-side work: resize and pad) and ``detect_prepared`` (the graph) are separate
+    so that ``run_detector`` can prepare the next batch while this one runs.
     """
 
     def __init__(self, runtime: Runtime, name: str, policy: ResizePolicy | None = None):
@@ -49,29 +63,50 @@ class SSDBatchDetector:
         self.name = name
         self.policy = policy or ResizePolicy("square", runtime.input_size)
 
-    def detect_batch(self, images: list[np.ndarray]) -> tuple[list[ImageDetections], float]:
-        groups: dict[tuple[int, int], list[int]] = {}
-        for i, im in enumerate(images):
-            _, _, ph, pw = self.policy.input_shape(*im.shape[:2])
-            groups.setdefault((ph, pw), []).append(i)
-        out: list[ImageDetections | None] = [None] * len(images)
+    def target_size(self, height: int, width: int) -> tuple[int, int]:
+        """The (height, width) a picture of this size is resized to: what a reduced decode may go down to."""
+        rh, rw, _, _ = self.policy.input_shape(height, width)
+        return rh, rw
+
+    def prepare(self, images: list[np.ndarray], original_hw: list[tuple[int, int]] | None = None) -> PreparedBatch:
+        decoded = [tuple(im.shape[:2]) for im in images]
+        return PreparedBatch([prepare(im, self.policy) for im in images], decoded,  # type: ignore[arg-type]
+                             list(original_hw) if original_hw is not None else decoded)  # type: ignore[arg-type]
+
+    def detect_prepared(self, batch: PreparedBatch) -> tuple[list[ImageDetections], float]:
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, x in enumerate(batch.inputs):
+            groups.setdefault(x.shape, []).append(i)
+        out: list[ImageDetections | None] = [None] * len(batch.inputs)
         model_seconds = 0.0
         for indices in groups.values():
-            batch = np.stack([prepare(images[i], self.policy) for i in indices])
+            stacked = np.stack([batch.inputs[i] for i in indices])
             t0 = time.perf_counter()
-            raw = self.runtime(batch)
+            raw = self.runtime(stacked)
             model_seconds += time.perf_counter() - t0
             for row, i in enumerate(indices):
                 n = int(raw.num_detections[row])
-                pixels = to_pixels(raw.boxes[row, :n], images[i].shape[:2], self.policy)
-                out[i] = ImageDetections(pixels, raw.scores[row, :n].astype(np.float32))
+                pixels = to_pixels(raw.boxes[row, :n], batch.decoded_hw[i], self.policy)
+                (dh, dw), (oh, ow) = batch.decoded_hw[i], batch.original_hw[i]
+                if (dh, dw) != (oh, ow):  # decoded at reduced scale: back to the original's pixels
+                    pixels = pixels * np.array([ow / dw, oh / dh, ow / dw, oh / dh], np.float32)
+                out[i] = ImageDetections(pixels.astype(np.float32), raw.scores[row, :n].astype(np.float32))
         return out, model_seconds  # type: ignore[return-value]
+
+    def detect_batch(self, images: list[np.ndarray]) -> tuple[list[ImageDetections], float]:
+        return self.detect_prepared(self.prepare(images))
 
 
 def load_ssd_batch_detector(folder: Path, name: str, runtime: str = "tf", max_side: int | None = None,
                             original_size: bool = False) -> tuple[SSDBatchDetector, "ModelConfig"]:
     """A model folder as a ``BatchDetector``, with the resize policy of its config unless
-    ``max_side`` / ``original_size`` override it (see ``resizing.resize_policy``)."""
+    ``max_side`` / ``original_size`` override it (see ``resizing.resize_policy``).
+
+    The TF runtime runs a keep-aspect policy at each image's padded shape; the TFLite runtimes run
+    one fixed shape, so keep-aspect becomes the image scaled to fit ``max_side`` and zero-padded to
+    one square (``resizing.fixed_square``; original size is refused in one line), and the network
+    is built at that square with the anchors of its one grid.
+    """
     from facessd_archive.evaluate.runtimes import make_runtime
     from facessd_archive.model.checkpoint import load_config, load_detector
 
@@ -79,12 +114,12 @@ def load_ssd_batch_detector(folder: Path, name: str, runtime: str = "tf", max_si
     policy = resize_policy(config, max_side=max_side, original_size=original_size)
     if policy.kind == "square":
         detector = load_detector(Path(folder))
-    else:
-        if runtime != "tf":
-            raise ConfigError(f"--runtime {runtime} runs a fixed input shape; {policy.describe()} needs "
-                              f"--runtime tf")
+    elif runtime == "tf":
         detector = load_detector(Path(folder), input_shape=(None, None))
-    return SSDBatchDetector(make_runtime(detector, runtime), name=name, policy=policy), config
+    else:
+        policy = fixed_square(policy, runtime)
+        detector = load_detector(Path(folder), input_size=policy.square_side)
+    return SSDBatchDetector(make_runtime(detector, runtime, policy=policy), name=name, policy=policy), config
 
 
 @dataclass
@@ -112,31 +147,67 @@ class DetectionRun:
 
 
 def run_detector(detector: BatchDetector, samples: Sequence[Sample], batch_size: int = 8,
-                 warmup: bool = True, progress: Callable[[int], None] | None = None) -> DetectionRun:
+                 warmup: bool = True, progress: Callable[[int], None] | None = None,
+                 pipeline: bool = True) -> DetectionRun:
     """Detect on every sample. Latencies are per image: a batch's time divided by its size.
 
-    One warm-up batch (not timed) keeps graph tracing out of the speed figures.
+    One warm-up batch (not timed) keeps graph tracing out of the speed figures. With ``pipeline``
+    (default) one background thread decodes the next batch, and for an SSD detector also resizes
+    it, while the model runs on this one (PIL's decode and TFLite's ``invoke`` release the GIL);
+    JPEGs much larger than the network input are decoded at reduced scale (``decoding.py``).
+    Without it every step runs in turn, at full scale, as before.
     """
     if not samples:
         raise DataError("the benchmark has no images")
     if warmup:
         detector.detect_batch([load_rgb(samples[0].image_path)])
+    chunks = [samples[start:start + batch_size] for start in range(0, len(samples), batch_size)]
     run = DetectionRun([], [])
     t_start = time.perf_counter()
-    for start in range(0, len(samples), batch_size):
-        t0 = time.perf_counter()
-        chunk = samples[start:start + batch_size]
-        images = []
-        for sample in chunk:
-            image = load_sample_image(sample)
-            images.append(image)
-            run.sizes.append(image.shape[:2])
-        dets, model_seconds = detector.detect_batch(images)
-        run.detections.extend(dets)
-        elapsed = time.perf_counter() - t0
-        run.model_seconds_per_image.extend([model_seconds / len(chunk)] * len(chunk))
-        run.total_seconds_per_image.extend([elapsed / len(chunk)] * len(chunk))
-        if progress is not None:
-            progress(len(chunk))
+    if not pipeline:
+        for chunk in chunks:
+            t0 = time.perf_counter()
+            images = [load_sample_image(sample) for sample in chunk]
+            run.sizes.extend(im.shape[:2] for im in images)
+            dets, model_seconds = detector.detect_batch(images)
+            _add_chunk(run, dets, model_seconds, time.perf_counter() - t0, progress)
+        run.wall_seconds = time.perf_counter() - t_start
+        return run
+    with ThreadPoolExecutor(1, thread_name_prefix="decode") as pool:
+        pending = pool.submit(_load_chunk, detector, chunks[0])
+        for k in range(len(chunks)):
+            t0 = time.perf_counter()
+            images, sizes, prepared = pending.result()
+            if k + 1 < len(chunks):
+                pending = pool.submit(_load_chunk, detector, chunks[k + 1])
+            run.sizes.extend(sizes)
+            if prepared is not None:
+                dets, model_seconds = detector.detect_prepared(prepared)  # type: ignore[attr-defined]
+            else:
+                dets, model_seconds = detector.detect_batch(images)
+            _add_chunk(run, dets, model_seconds, time.perf_counter() - t0, progress)
     run.wall_seconds = time.perf_counter() - t_start
     return run
+
+
+def _load_chunk(detector: BatchDetector, chunk: Sequence[Sample]):
+    """Decode a batch (reduced where the detector says how far it resizes) and, for an SSD detector,
+    prepare its inputs: (decoded images, original sizes, ``PreparedBatch`` or None)."""
+    target = getattr(detector, "target_size", None)
+    decoded = [decode_sample(sample, target) for sample in chunk]
+    images = [pixels for pixels, _ in decoded]
+    sizes = [hw for _, hw in decoded]
+    prepare_fn = getattr(detector, "prepare", None)
+    if prepare_fn is None:
+        return images, sizes, None
+    return images, sizes, prepare_fn(images, sizes)
+
+
+def _add_chunk(run: DetectionRun, dets: list[ImageDetections], model_seconds: float, elapsed: float,
+               progress: Callable[[int], None] | None) -> None:
+    n = len(dets)
+    run.detections.extend(dets)
+    run.model_seconds_per_image.extend([model_seconds / n] * n)
+    run.total_seconds_per_image.extend([elapsed / n] * n)
+    if progress is not None:
+        progress(n)

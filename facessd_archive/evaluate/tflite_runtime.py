@@ -58,9 +58,10 @@ def model_key(detector: SSDDetector) -> str:
     return digest.hexdigest()
 
 
-def convert_to_tflite(detector: SSDDetector) -> bytes:
-    """The network as a float32 TFLite flatbuffer: input ``images`` [-1, S, S, 3] pixels 0-255,
-    outputs box encodings [-1, A, 4] then class logits [-1, A, K + 1]."""
+def frozen_network(detector: SSDDetector):
+    """The network as one concrete function with its variables frozen to constants (batch norm
+    folds into the convolutions): input ``images`` [-1, S, S, 3] pixels 0-255, outputs box
+    encodings [-1, A, 4] then class logits [-1, A, K + 1]. What both converters start from."""
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     s = detector.config.input_size
@@ -71,9 +72,33 @@ def convert_to_tflite(detector: SSDDetector) -> bytes:
         out = network(images, training=False)
         return out["box_encodings"], out["class_logits"]
 
-    frozen = convert_variables_to_constants_v2(raw_outputs.get_concrete_function())
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+    return convert_variables_to_constants_v2(raw_outputs.get_concrete_function())
+
+
+def convert_to_tflite(detector: SSDDetector) -> bytes:
+    """The network (``frozen_network``) as a float32 TFLite flatbuffer."""
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen_network(detector)])
     return converter.convert()
+
+
+def read_cached_model(path: Path) -> bytes | None:
+    """The bytes of a cached flatbuffer, or None when it is absent, unreadable or not a TFLite model."""
+    if not path.is_file():
+        return None
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return data if data[4:8] == b"TFL3" else None  # the flatbuffer file identifier
+
+
+def write_cached_model(path: Path, data: bytes) -> None:
+    """Write atomically; a cache that cannot be written is warned about, not fatal."""
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as e:
+        warnings.warn(f"cannot cache the TFLite model at {path} ({e}); it will be converted again next time",
+                      stacklevel=3)
 
 
 def tflite_model_bytes(detector: SSDDetector, cache_dir: str | Path | None = None) -> bytes:
@@ -83,32 +108,29 @@ def tflite_model_bytes(detector: SSDDetector, cache_dir: str | Path | None = Non
     """
     folder = Path(cache_dir) if cache_dir is not None else cache_root() / "tflite"
     path = folder / f"{model_key(detector)}.tflite"
-    if path.is_file():
-        try:
-            data = path.read_bytes()
-            if data[4:8] == b"TFL3":  # the flatbuffer file identifier
-                return data
-        except OSError:
-            pass
-    data = convert_to_tflite(detector)
-    try:
-        atomic_write_bytes(path, data)
-    except OSError as e:
-        warnings.warn(f"cannot cache the TFLite model at {path} ({e}); it will be converted again next time",
-                      stacklevel=2)
+    data = read_cached_model(path)
+    if data is None:
+        data = convert_to_tflite(detector)
+        write_cached_model(path, data)
     return data
 
 
 def _interpreter_class() -> tuple[Any, Any, str]:
-    """(Interpreter class, OpResolverType, backend name): ai_edge_litert first, then tf.lite."""
+    """(Interpreter class, OpResolverType, backend name): ai_edge_litert first, then tf.lite.
+
+    Neither there (a TensorFlow build without TFLite): ``ConfigError`` in one line."""
     try:
         from ai_edge_litert import interpreter as litert
 
         return litert.Interpreter, litert.OpResolverType, "ai_edge_litert"
     except ImportError:
+        pass
+    try:
         from tensorflow.lite.python.interpreter import Interpreter, OpResolverType
-
-        return Interpreter, OpResolverType, "tf.lite"
+    except ImportError as e:
+        raise ConfigError(f"the TFLite runtimes need a TFLite interpreter, and none is installed ({e}): "
+                          f"pip install ai-edge-litert, or use --runtime tf") from e
+    return Interpreter, OpResolverType, "tf.lite"
 
 
 def make_interpreter(model: bytes, num_threads: int = 2) -> tuple[Any, str]:
@@ -135,22 +157,27 @@ class TFLiteRuntime:
     name = "tflite"
 
     def __init__(self, detector: SSDDetector, num_threads: int = 2, batch_mode: str = "parallel",
-                 cache_dir: str | Path | None = None):
+                 cache_dir: str | Path | None = None, model: bytes | None = None, name: str = "tflite"):
         if batch_mode not in BATCH_MODES:
             raise ConfigError(f"TFLiteRuntime: batch_mode must be one of {BATCH_MODES}, got {batch_mode!r}")
         if num_threads < 1:
             raise ConfigError(f"TFLiteRuntime: num_threads must be >= 1, got {num_threads}")
+        _interpreter_class()  # no TFLite: refuse before converting anything
+        self.name = name
         self.detector = detector
         self.config = detector.config
         self.input_size = detector.config.input_size
         self.batch_mode = batch_mode
         self.num_threads = num_threads
-        model = tflite_model_bytes(detector, cache_dir)
-        try:
+        if model is not None:  # a model converted elsewhere (the int8 one, quantize.py): run it as given
             self._interpreter, self.backend = make_interpreter(model, num_threads)
-        except (ValueError, RuntimeError):  # a cached file that is not a valid model: convert afresh
-            model = convert_to_tflite(detector)
-            self._interpreter, self.backend = make_interpreter(model, num_threads)
+        else:
+            model = tflite_model_bytes(detector, cache_dir)
+            try:
+                self._interpreter, self.backend = make_interpreter(model, num_threads)
+            except (ValueError, RuntimeError):  # a cached file that is not a valid model: convert afresh
+                model = convert_to_tflite(detector)
+                self._interpreter, self.backend = make_interpreter(model, num_threads)
         self.model_size_bytes = len(model)
         self._model = model
         self._workers: list[Any] = []  # single-threaded interpreters for 'parallel', made on first use
