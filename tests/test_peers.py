@@ -200,3 +200,12 @@ def test_the_cli_knows_every_peer():
     from facessd_archive.evaluate.api import PEER_NAMES
 
     assert set(PEER_NAMES) == set(PEERS)
+
+
+def test_yunet_threads_are_settable():
+    _needs("yuface", "yunet")
+    from facessd_archive.evaluate.peers import YuNetDetector
+
+    assert YuNetDetector().num_threads == 1 and YuNetDetector(num_threads=2).num_threads == 2
+    with pytest.raises(ConfigError, match="num_threads must be >= 1"):
+        YuNetDetector(num_threads=0)
