@@ -1,4 +1,4 @@
-"""Continuing an archived stage at a new input size: train --from -> export -> seal names the parent.
+"""Continuing an archived stage at a new input size: train --from -> export-run -> seal names the parent.
 
 Real TensorFlow on a tiny model and the VOC fixture; a real archive in tmp_path.
 """
@@ -51,7 +51,7 @@ def test_a_stage_continued_at_a_new_size_records_its_parent(tmp_path):
     np.testing.assert_allclose(a, b, atol=1e-6)
 
     exported = tmp_path / "exported"
-    _invoke("export", run, exported)
+    _invoke("export-run", run, exported)
     assert {"weights.index", "model_config.json", "parent_stage.json", "train_settings.json"} <= {
         p.name for p in exported.iterdir()}
     _invoke("seal", "keypoints/v1/tiny_64_to_96", exported, "--archive", tmp_path / "archive")

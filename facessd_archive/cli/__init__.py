@@ -47,3 +47,4 @@ def main(verbose: bool) -> None:
 from facessd_archive.cli import train_commands  # noqa: E402,F401
 from facessd_archive.cli import archive_commands, evaluate_commands  # noqa: E402,F401
 from facessd_archive.cli import detect_commands  # noqa: E402,F401
+from facessd_archive.cli import odapi_commands  # noqa: E402,F401

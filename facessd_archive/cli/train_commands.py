@@ -92,18 +92,6 @@ def train(data_root: Path, data_format: str | None, split: Path | None, out_dir:
                f"({result.images_per_second:.1f} img/s); checkpoints in {out_dir / 'checkpoints'}")
 
 
-@main.command()
-@click.argument("run_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
-@click.argument("out_dir", type=click.Path(path_type=Path))
-@click.option("--dtype", type=click.Choice(["float16", "float32"]), default="float16", show_default=True)
-def export(run_dir: Path, out_dir: Path, dtype: str) -> None:
-    """Write RUN_DIR's latest checkpoint as a compact weights folder (what `facessd seal` takes)."""
-    from facessd_archive.train.lineage import export_run
-
-    files = export_run(run_dir, out_dir, dtype=dtype)
-    click.echo(f"exported {run_dir} -> {out_dir} ({', '.join(sorted(files))})")
-
-
 def _model_config(preset: str, input_size: int | None, depth_multiplier: float | None, parent: Path | None):
     """The parent's config (only the input size may change), or a fresh one from the preset."""
     import dataclasses
