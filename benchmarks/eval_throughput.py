@@ -1,7 +1,20 @@
 """TF vs TFLite (and MTCNN for reference): images/s, latency and agreement, in one process.
+With --stage: a stage's float vs int8 TFLite, model-only vs end to end, against the peers.
 
     .venv/bin/python benchmarks/eval_throughput.py                      # random-weight face model
     .venv/bin/python benchmarks/eval_throughput.py --model runs/x --out results/throughput.json
+    .venv/bin/python benchmarks/eval_throughput.py --stage              # the default stage vs the peers
+    .venv/bin/python benchmarks/eval_throughput.py --stage keypoints/v1/NAME --max-side 416 --benchmark synthetic
+
+``--stage [STAGE]`` (no value: the archive's default stage) measures, in one process on the same
+images (facemask ``val.txt``, or ``--benchmark synthetic``): the stage under the float and the
+int8 TFLite runtimes at a fixed ``--max-side`` square, model-only (prepared inputs in memory, one
+image a call: graph, decode and NMS) and end to end (``run_detector`` at batch 1: decode, resize,
+model, boxes to pixels; with the background decode/resize pipeline, and without it for
+reference), the peers end to end (YuNet at 1 and 2 OpenMP threads, BlazeFace full and short
+range, MTCNN, Haar), and every detector's COCO figures. Each detector runs a group of
+``--group`` images, then the next detector the same group, so a change in background load hits
+all alike; ``--rounds`` passes over all images, and a figure is the median pass.
 
 What it does, on the same decoded images:
 1. builds the detector (``--model`` folder, else ``face_config(300, 1.0)`` with He-normal random
@@ -57,6 +70,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="also time the TF graph with its variables frozen to constants (a possible TF speed-up)")
     p.add_argument("--out", type=Path, help="write the result as JSON here")
     p.add_argument("--seed", type=int, default=0)
+    stage = p.add_argument_group("stage mode (--stage)")
+    stage.add_argument("--stage", nargs="?", const="default", default=None, metavar="STAGE",
+                       help="benchmark an archived stage (no value: the archive's default stage) against the peers")
+    stage.add_argument("--max-side", type=int, default=416,
+                       help="keep-aspect stages: the fixed padded square the TFLite runtimes run (default 416: "
+                            "facemask photos are 400 px wide, so they pass unscaled)")
+    stage.add_argument("--benchmark", choices=("facemask", "synthetic"), default=None,
+                       help="facemask val.txt (default when ../shared is present) or the synthetic sample benchmark")
+    stage.add_argument("--peers", default="yunet,yunet-2threads,blazeface,blazeface-short,mtcnn,haar",
+                       help="comma-separated peers to run end to end ('' for none)")
+    stage.add_argument("--calibration-images", type=int, default=300, help="int8 calibration set size")
+    stage.add_argument("--group", type=int, default=24,
+                       help="images each detector runs in turn before the next takes them (interleaving)")
     return p.parse_args(argv)
 
 
@@ -226,6 +252,8 @@ def metrics_for(samples, detections, sizes) -> dict | None:
 # --- main --------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+    if args.stage is not None:
+        return stage_main(args)
     import tensorflow as tf
 
     from facessd_archive import __version__
@@ -378,6 +406,185 @@ def print_table(r: dict) -> None:
         rows = [[name] + [f"{m[k]:.4f}" for k in keys]
                 for name, m in r["metrics"].items() if m is not None]
         print(tabulate(rows, headers=["detector", "mAP", "mAP@.50"], tablefmt="github"))
+
+
+# --- stage mode --------------------------------------------------------------------------------
+TABLE_KEYS = ("DetectionBoxes_Precision/mAP", "DetectionBoxes_Precision/mAP@.50IOU")
+
+
+def stage_samples(which: str | None, limit: int | None):
+    """(samples, description): facemask val.txt, else the synthetic sample benchmark."""
+    if which in (None, "facemask") and (FACEMASK / "val.txt").is_file():
+        from facessd_archive.data.readers.formats import load_benchmark
+
+        samples = list(load_benchmark(FACEMASK, split="val.txt").samples)[:limit]
+        return samples, f"facemask val.txt ({len(samples)} images)"
+    if which == "facemask":
+        raise SystemExit(f"facemask not found at {FACEMASK}")
+    from facessd_archive.data.synthetic.benchmark import sample_benchmark
+
+    samples = sample_benchmark()[:limit]
+    return samples, f"synthetic sample benchmark ({len(samples)} images)"
+
+
+def peer_size_bytes(name: str, peer) -> int | None:
+    """What the peer ships as its model: BlazeFace's .tflite, YuNet's library (weights compiled in),
+    MTCNN's weight files, Haar's cascade XML."""
+    from pathlib import Path as P
+
+    if name.startswith("blazeface"):
+        return P(peer._model.model_path).stat().st_size
+    if name.startswith("yunet"):
+        import yuface
+
+        libs = sorted(P(yuface.__file__).parent.glob("libfacedetection.so*"))
+        return libs[0].stat().st_size if libs else None
+    if name == "mtcnn":
+        import mtcnn
+
+        return sum(f.stat().st_size for f in (P(mtcnn.__file__).parent / "assets").rglob("*") if f.is_file())
+    if name == "haar":
+        import cv2
+
+        return (P(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml").stat().st_size
+    return None
+
+
+def stage_main(args: argparse.Namespace) -> dict:
+    os.environ["FACESSD_INT8_CALIBRATION"] = str(args.calibration_images)
+    from facessd_archive import __version__
+    from facessd_archive.archive import open_archive, stage_weights_folder
+    from facessd_archive.evaluate.coco_metrics import compute_coco_metrics
+    from facessd_archive.evaluate.decoding import decode_sample
+    from facessd_archive.evaluate.evaluation import cpu_name, hardware_description
+    from facessd_archive.evaluate.peers import make_peer
+    from facessd_archive.evaluate.runner import load_ssd_batch_detector, run_detector
+
+    load_start = os.getloadavg()
+    samples, source = stage_samples(args.benchmark, None if args.images == 48 else args.images)
+    archive = open_archive(ROOT)
+    stage = archive.default_stage() if args.stage == "default" else archive.get(args.stage)
+    folder = stage_weights_folder(stage.stage_id, archive=archive)
+    name = stage.stage_id.rsplit("/", 1)[-1]
+
+    ssd, init_seconds = {}, {}
+    for runtime in ("tflite", "tflite-int8"):
+        t0 = time.perf_counter()
+        ssd[runtime], _ = load_ssd_batch_detector(folder, f"{name} [{runtime}]", runtime, max_side=args.max_side)
+        init_seconds[runtime] = time.perf_counter() - t0
+    policy = ssd["tflite"].policy
+    peers = {}
+    for peer in [p for p in args.peers.split(",") if p.strip()]:
+        options = {"num_threads": 2} if peer == "yunet-2threads" else {}
+        try:
+            peers[peer] = make_peer("yunet" if peer == "yunet-2threads" else peer, **options)
+        except Exception as e:  # a missing package: say so, measure the rest
+            print(f"{peer} skipped: {e}", file=sys.stderr)
+
+    # Model only: every image prepared once, then one runtime call per image.
+    prepared = []
+    for sample in samples:
+        pixels, hw = decode_sample(sample)
+        prepared.append(ssd["tflite"].prepare([pixels], [hw]).inputs[0][None])
+    for detector in ssd.values():
+        detector.runtime(prepared[0])  # warm-up: tracing of decode + NMS, allocation
+    model_rounds: dict[str, list[float]] = {k: [] for k in ssd}
+    e2e_rounds: dict[str, list[float]] = {}
+    first_dets: dict[str, list] = {}
+    contestants = [(f"{k} pipelined", ssd[k], True) for k in ssd] + [(f"{k} sequential", ssd[k], False) for k in ssd]
+    contestants += [(k, p, True) for k, p in peers.items()]
+    for _, detector, _ in contestants:
+        run_detector(detector, samples[:2], batch_size=1, pipeline=False)  # warm-up: tracing, allocation
+    group = args.group
+    for r in range(args.rounds):
+        model_s = {k: 0.0 for k in ssd}
+        wall_s = {key: 0.0 for key, _, _ in contestants}
+        for g in range(0, len(samples), group):  # every detector takes each group in turn: load hits all alike
+            for key, detector in ssd.items():
+                for x in prepared[g:g + group]:
+                    t0 = time.perf_counter()
+                    detector.runtime(x)
+                    model_s[key] += time.perf_counter() - t0
+            for key, detector, pipeline in contestants:
+                run = run_detector(detector, samples[g:g + group], batch_size=1, warmup=False, pipeline=pipeline)
+                wall_s[key] += run.wall_seconds
+                if r == 0:
+                    first_dets.setdefault(key, []).extend(run.detections)
+        for key in ssd:
+            model_rounds[key].append(len(samples) / model_s[key])
+        for key in wall_s:
+            e2e_rounds.setdefault(key, []).append(len(samples) / wall_s[key])
+        print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
+
+    sizes = [(s.height, s.width) if s.width is not None else decode_sample(s)[1] for s in samples]
+    metrics = {}
+    for key, dets in first_dets.items():
+        if key.endswith("sequential"):
+            continue
+        m = compute_coco_metrics(samples, dets, sizes).metrics
+        metrics[key] = {k: m[k] for k in TABLE_KEYS}
+    med = lambda xs: float(np.median(xs))  # noqa: E731
+    rows = {}
+    for key in ("tflite", "tflite-int8"):
+        rows[f"{name} [{key}]"] = {
+            "end_to_end_images_per_second": med(e2e_rounds[f"{key} pipelined"]),
+            "end_to_end_sequential_images_per_second": med(e2e_rounds[f"{key} sequential"]),
+            "model_images_per_second": med(model_rounds[key]),
+            "rounds_end_to_end": [round(v, 1) for v in e2e_rounds[f"{key} pipelined"]],
+            "model_bytes": ssd[key].runtime.model_size_bytes,
+            "input": policy.describe(),
+            **metrics[f"{key} pipelined"]}
+    for key, peer in peers.items():
+        rows[key] = {"end_to_end_images_per_second": med(e2e_rounds[key]),
+                     "rounds_end_to_end": [round(v, 1) for v in e2e_rounds[key]],
+                     "model_bytes": peer_size_bytes(key, peer), "input": "its own", **metrics[key]}
+    float_row, int8_row = rows[f"{name} [tflite]"], rows[f"{name} [tflite-int8]"]
+    e2e = "end_to_end_images_per_second"
+    ratios = {
+        "int8_over_float_end_to_end": int8_row[e2e] / float_row[e2e],
+        "int8_over_float_model": int8_row["model_images_per_second"] / float_row["model_images_per_second"],
+        "end_to_end_over_model_float": float_row["end_to_end_images_per_second"] / float_row["model_images_per_second"],
+        "end_to_end_over_model_int8": int8_row["end_to_end_images_per_second"] / int8_row["model_images_per_second"],
+        "int8_minus_float_mAP": int8_row[TABLE_KEYS[0]] - float_row[TABLE_KEYS[0]],
+        "int8_minus_float_mAP50": int8_row[TABLE_KEYS[1]] - float_row[TABLE_KEYS[1]],
+    }
+    yunets = [k for k in rows if k.startswith("yunet")]
+    if yunets:
+        best = max(yunets, key=lambda k: rows[k]["end_to_end_images_per_second"])
+        ratios["int8_over_fastest_yunet_end_to_end"] = (int8_row["end_to_end_images_per_second"]
+                                                        / rows[best]["end_to_end_images_per_second"])
+        ratios["int8_minus_yunet_mAP50"] = int8_row[TABLE_KEYS[1]] - rows[best][TABLE_KEYS[1]]
+    result = {
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "tool_version": __version__, "stage": stage.stage_id, "images": source, "cpu": cpu_name(),
+        "hardware": hardware_description(), "load_average_start": load_start, "load_average_end": os.getloadavg(),
+        "rounds": args.rounds, "calibration_images": args.calibration_images,
+        "runtime_init_seconds": init_seconds, "rows": rows, "ratios": ratios,
+    }
+    print_stage_table(result)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2, default=float) + "\n")
+        print(f"wrote {args.out}")
+    return result
+
+
+def print_stage_table(r: dict) -> None:
+    from tabulate import tabulate
+
+    print(f"\n{r['stage']} on {r['images']}; {r['hardware']}; load average "
+          f"{r['load_average_start'][0]:.1f} -> {r['load_average_end'][0]:.1f}; {r['rounds']} rounds, median")
+    rows = []
+    for key, v in r["rows"].items():
+        size = f"{v['model_bytes'] / 1e6:.2f} MB" if v.get("model_bytes") else "-"
+        model = f"{v['model_images_per_second']:.1f}" if "model_images_per_second" in v else "-"
+        seq = (f"{v['end_to_end_sequential_images_per_second']:.1f}"
+               if "end_to_end_sequential_images_per_second" in v else "-")
+        rows.append([key, v["input"], f"{v[TABLE_KEYS[1]]:.3f}", f"{v[TABLE_KEYS[0]]:.3f}",
+                     f"{v['end_to_end_images_per_second']:.1f}", seq, model, size])
+    print(tabulate(rows, headers=["detector", "input", "mAP@.50IOU", "mAP", "end-to-end img/s", "sequential img/s",
+                                  "model-only img/s", "model size"], tablefmt="github"))
+    print("; ".join(f"{k} {v:.3f}" for k, v in r["ratios"].items()))
 
 
 if __name__ == "__main__":

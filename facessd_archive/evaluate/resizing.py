@@ -103,7 +103,9 @@ def prepare(image: np.ndarray, policy: ResizePolicy) -> np.ndarray:
     h, w = image.shape[:2]
     rh, rw, ph, pw = policy.input_shape(h, w)
     if (rh, rw) == (h, w):
-        resized = image.astype(np.float32)
+        if (ph, pw) == (h, w):
+            return image.astype(np.float32)
+        resized = image  # cast while copying into the padded input: one pass, no float copy first
     else:
         resized = tf.image.resize(image, [rh, rw]).numpy()
     if (ph, pw) == (rh, rw):

@@ -80,7 +80,8 @@ class SSDBatchDetector:
         out: list[ImageDetections | None] = [None] * len(batch.inputs)
         model_seconds = 0.0
         for indices in groups.values():
-            stacked = np.stack([batch.inputs[i] for i in indices])
+            inputs = [batch.inputs[i] for i in indices]
+            stacked = inputs[0][None] if len(inputs) == 1 else np.stack(inputs)  # a view for one image
             t0 = time.perf_counter()
             raw = self.runtime(stacked)
             model_seconds += time.perf_counter() - t0
