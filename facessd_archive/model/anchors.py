@@ -108,5 +108,5 @@ def anchors_for(config: ModelConfig, grids=None, image_shape: tuple[int, int] | 
     default to the feature-map shapes that input gives."""
     shape = image_shape or (config.input_size, config.input_size)
     if grids is None:
-        grids = feature_map_shapes(shape[0], shape[1], config.feature_maps)
+        grids = feature_map_shapes(shape[0], shape[1], config.feature_maps, config.feature_extractor)
     return generate_anchors(config.anchors, grids, shape)

@@ -96,7 +96,7 @@ class FeatureMapConfig:
     FPN level with ``fpn_depth`` channels, as in ``ssd_mobilenet_v1_fpn``.
     """
 
-    taps: tuple[int, ...] = (11, 13)
+    taps: tuple[int, ...] = (11, 13)  # MobileNetV1 blocks 1..13; MobileNetV2 layer_1..layer_19 (OD API names)
     extra_depths: tuple[int, ...] = (512, 256, 256, 128)
     fpn_depth: int = 0
 
@@ -104,9 +104,9 @@ class FeatureMapConfig:
         o = "FeatureMapConfig"
         object.__setattr__(self, "taps", tuple(int(t) for t in self.taps))
         object.__setattr__(self, "extra_depths", tuple(int(d) for d in self.extra_depths))
-        _check(len(self.taps) >= 1 and list(self.taps) == sorted(set(self.taps)) and
-               all(1 <= t <= 13 for t in self.taps), o,
-               f"taps must be increasing MobileNetV1 block numbers in 1..13, got {self.taps}")
+        # The upper bound depends on the feature extractor: ModelConfig checks it.
+        _check(len(self.taps) >= 1 and list(self.taps) == sorted(set(self.taps)) and self.taps[0] >= 1, o,
+               f"taps must be increasing layer numbers from 1, got {self.taps}")
         _check(all(d > 0 for d in self.extra_depths), o, f"extra_depths must be positive, got {self.extra_depths}")
         _check(self.fpn_depth >= 0, o, f"fpn_depth must be >= 0, got {self.fpn_depth}")
 
@@ -229,9 +229,21 @@ class PostprocessConfig:
         _check(self.max_detections > 0, o, f"max_detections must be > 0, got {self.max_detections}")
 
 
+FeatureExtractor = Literal["ssd_mobilenet_v1", "ssd_mobilenet_v2"]
+InputNormalization = Literal["minus_one_to_one", "imagenet"]
+FEATURE_EXTRACTORS: tuple[str, ...] = ("ssd_mobilenet_v1", "ssd_mobilenet_v2")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
-    """One SSD-MobileNetV1 detector. ``input_size`` is the square side the image is resized to."""
+    """One SSD-MobileNet detector. ``input_size`` is the square side the image is resized to.
+
+    ``feature_extractor`` names the OD API extractor type: ``ssd_mobilenet_v1`` (the zoo model)
+    or ``ssd_mobilenet_v2`` (inverted residuals; built with the OD API's ``use_explicit_padding``,
+    which pads stride-2 convolutions symmetrically as torchvision does, so ImageNet weights
+    converted from torchvision give the same features). ``input_normalization``: the OD API's
+    ``(2 / 255) x - 1``, or ImageNet's per-channel mean and std (what torchvision weights expect).
+    """
 
     input_size: int = 300
     num_classes: int = 1
@@ -249,9 +261,19 @@ class ModelConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
     class_names: tuple[str, ...] = ("face",)
+    feature_extractor: FeatureExtractor = "ssd_mobilenet_v1"
+    input_normalization: InputNormalization = "minus_one_to_one"
 
     def __post_init__(self) -> None:
         o = "ModelConfig"
+        _check(self.feature_extractor in FEATURE_EXTRACTORS, o,
+               f"feature_extractor must be one of {list(FEATURE_EXTRACTORS)}, got {self.feature_extractor!r}")
+        _check(self.input_normalization in ("minus_one_to_one", "imagenet"), o,
+               f"input_normalization must be 'minus_one_to_one' or 'imagenet', got {self.input_normalization!r}")
+        layers = extractor_layers(self.feature_extractor)
+        _check(self.feature_maps.taps[-1] <= len(layers), o,
+               f"feature_maps.taps {self.feature_maps.taps} go past the {len(layers)} layers of "
+               f"{self.feature_extractor}")
         _check(self.input_size >= MIN_INPUT_SIZE, o, f"input_size must be >= {MIN_INPUT_SIZE}, got {self.input_size}")
         _check(self.num_classes >= 1, o, f"num_classes must be >= 1, got {self.num_classes}")
         _check(self.depth_multiplier > 0, o, f"depth_multiplier must be > 0, got {self.depth_multiplier}")
@@ -267,11 +289,11 @@ class ModelConfig:
                f"({self.feature_maps.num_maps}: taps {self.feature_maps.taps} + "
                f"{len(self.feature_maps.extra_depths)} extra blocks)")
         if self.anchors.kind == "multiscale":
-            first = tap_stride(self.feature_maps.taps[0])
+            first = tap_stride(self.feature_maps.taps[0], self.feature_extractor)
             _check(first == 2 ** self.anchors.min_level, o,
                    f"anchors.min_level {self.anchors.min_level} needs the first feature map at stride "
                    f"{2 ** self.anchors.min_level}, but tap {self.feature_maps.taps[0]} is at stride {first}")
-            strides = feature_map_strides(self.feature_maps)
+            strides = feature_map_strides(self.feature_maps, self.feature_extractor)
             _check(strides == [2 ** level for level in range(self.anchors.min_level, self.anchors.max_level + 1)], o,
                    f"multiscale anchors need one feature map per level (strides {strides})")
         object.__setattr__(self, "class_names", tuple(self.class_names))
@@ -282,6 +304,15 @@ class ModelConfig:
         """Channel count after the depth multiplier, never below ``min_depth`` (OD API rule)."""
         return max(int(channels * self.depth_multiplier), self.min_depth)
 
+    def depth_divisible(self, channels: int, divisor: int = 8) -> int:
+        """MobileNetV2's channel rule (slim's ``_make_divisible``): the multiplied count rounded to a
+        multiple of ``divisor``, never more than 10% below it, never below ``min_depth``."""
+        scaled = channels * self.depth_multiplier
+        rounded = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
+        if rounded < 0.9 * scaled:
+            rounded += divisor
+        return max(rounded, self.min_depth)
+
     # --- serialisation -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able values. Settings added after stages were sealed are left out while they
@@ -289,7 +320,7 @@ class ModelConfig:
         writes back unchanged; ``from_dict`` fills them in again."""
         data = dataclasses.asdict(self)
         for name, default in _ADDED_LATER.items():
-            if data[name] == dataclasses.asdict(default):
+            if data[name] == (dataclasses.asdict(default) if dataclasses.is_dataclass(default) else default):
                 del data[name]
         if self.anchors.kind == "multiple_grid":
             for key, value in _MULTISCALE_ANCHOR_DEFAULTS.items():
@@ -310,7 +341,8 @@ class ModelConfig:
 
 
 # Fields added after the first stages were sealed (left out of to_dict at their defaults).
-_ADDED_LATER: dict[str, Any] = {"feature_maps": FeatureMapConfig(), "resizer": ResizerConfig()}
+_ADDED_LATER: dict[str, Any] = {"feature_maps": FeatureMapConfig(), "resizer": ResizerConfig(),
+                                 "feature_extractor": "ssd_mobilenet_v1", "input_normalization": "minus_one_to_one"}
 _MULTISCALE_ANCHOR_DEFAULTS: dict[str, Any] = {
     f.name: f.default for f in fields(AnchorConfig)
     if f.name in ("kind", "min_level", "max_level", "anchor_scale", "scales_per_octave")}
@@ -396,6 +428,20 @@ def wider_face_config(input_size: int = 512, depth_multiplier: float = 0.5) -> M
     )
 
 
+def wider_face_v2_config(input_size: int = 384) -> ModelConfig:
+    """``wider_face_config`` on MobileNetV2 (depth 1.0), built to start from ImageNet weights.
+
+    The OD API's ``ssd_mobilenet_v2_fpn`` taps (layers 7, 14, 19: strides 8, 16, 32), explicit
+    padding and ImageNet normalisation so torchvision's pretrained weights apply unchanged
+    (``model/pretrained.py``), their batch-norm epsilon (1e-5); heads, anchors, matcher, loss and
+    NMS as in ``wider_face_config``.
+    """
+    base = wider_face_config(input_size, 1.0)
+    return dataclasses.replace(
+        base, feature_extractor="ssd_mobilenet_v2", input_normalization="imagenet", batch_norm_epsilon=1e-5,
+        feature_maps=FeatureMapConfig(taps=(7, 14, 19), extra_depths=(256, 256), fpn_depth=128))
+
+
 def num_anchors_per_location(anchors: AnchorConfig) -> list[int]:
     """Anchors at each grid cell, per layer (3 on the reduced lowest layer of ``multiple_grid``)."""
     if anchors.kind == "multiscale":
@@ -412,22 +458,38 @@ MOBILENET_V1_BLOCKS: tuple[tuple[int, int], ...] = (
 )
 
 
-def tap_stride(block: int) -> int:
-    """Output stride of ``Conv2d_<block>_pointwise`` (Conv2d_0 has stride 2)."""
-    stride = 2
-    for _, s in MOBILENET_V1_BLOCKS[:block]:
-        stride *= s
-    return stride
+# (output depth, stride, expansion) of MobileNetV2's layer_1 .. layer_19 (the OD API's names; torchvision's
+# features[0..18]): layer_1 is the stride-2 3x3 stem, layer_2..18 the inverted residual blocks, layer_19 the 1x1
+# convolution to 1280 channels. Layer 7 ends stride 8, layer 14 stride 16, layer 19 stride 32.
+MOBILENET_V2_LAYERS: tuple[tuple[int, int, int], ...] = (
+    (32, 2, 0), (16, 1, 1), (24, 2, 6), (24, 1, 6), (32, 2, 6), (32, 1, 6), (32, 1, 6),
+    (64, 2, 6), (64, 1, 6), (64, 1, 6), (64, 1, 6), (96, 1, 6), (96, 1, 6), (96, 1, 6),
+    (160, 2, 6), (160, 1, 6), (160, 1, 6), (320, 1, 6), (1280, 1, 0),
+)
 
 
-def feature_map_strides(feature_maps: FeatureMapConfig) -> list[int]:
-    strides = [tap_stride(t) for t in feature_maps.taps]
+def extractor_layers(feature_extractor: str = "ssd_mobilenet_v1") -> list[int]:
+    """The stride of each tappable layer (index 0 is tap 1) of the feature extractor."""
+    if feature_extractor == "ssd_mobilenet_v2":
+        return [s for _, s, _ in MOBILENET_V2_LAYERS]
+    # MobileNetV1: Conv2d_0 (stride 2) comes before the 13 tappable blocks.
+    return [s * (2 if i == 0 else 1) for i, (_, s) in enumerate(MOBILENET_V1_BLOCKS)]
+
+
+def tap_stride(tap: int, feature_extractor: str = "ssd_mobilenet_v1") -> int:
+    """Output stride of tap ``tap``: MobileNetV1's ``Conv2d_<tap>_pointwise`` or MobileNetV2's ``layer_<tap>``."""
+    return math.prod(extractor_layers(feature_extractor)[:tap])
+
+
+def feature_map_strides(feature_maps: FeatureMapConfig, feature_extractor: str = "ssd_mobilenet_v1") -> list[int]:
+    strides = [tap_stride(t, feature_extractor) for t in feature_maps.taps]
     for _ in feature_maps.extra_depths:
         strides.append(strides[-1] * 2)
     return strides
 
 
-def feature_map_shapes(height: int, width: int, feature_maps: FeatureMapConfig | None = None) -> list[tuple[int, int]]:
+def feature_map_shapes(height: int, width: int, feature_maps: FeatureMapConfig | None = None,
+                       feature_extractor: str = "ssd_mobilenet_v1") -> list[tuple[int, int]]:
     """(rows, cols) of each feature map for an input of ``height`` x ``width`` (SAME padding arithmetic:
     every stride-2 layer gives ceil(n / 2)). The model test checks this against the built network."""
     feature_maps = feature_maps or FeatureMapConfig()
@@ -435,7 +497,7 @@ def feature_map_shapes(height: int, width: int, feature_maps: FeatureMapConfig |
     h, w = height, width
     done = 1
     for tap in feature_maps.taps:
-        target = int(math.log2(tap_stride(tap)))
+        target = int(math.log2(tap_stride(tap, feature_extractor)))
         while done <= target:
             h, w = math.ceil(h / 2), math.ceil(w / 2)
             done += 1

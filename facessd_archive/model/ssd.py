@@ -1,4 +1,4 @@
-"""The SSD network: MobileNetV1 features -> convolutional box predictor -> raw outputs.
+"""The SSD network: MobileNet features -> convolutional box predictor -> raw outputs.
 
 ``build_ssd_network`` returns a Keras model from pixels ``[B, S, S, 3]`` (0-255,
 any float or uint8) to box encodings ``[B, A, 4]`` and class logits
@@ -14,12 +14,31 @@ import keras
 import numpy as np
 
 from facessd_archive.model.config import ModelConfig, num_anchors_per_location
-from facessd_archive.model.mobilenet_v1 import build_feature_maps
+from facessd_archive.model.mobilenet_v1 import build_mobilenet_v1_feature_maps
+from facessd_archive.model.mobilenet_v2 import build_mobilenet_v2_feature_maps
+
+# torchvision's ImageNet statistics (RGB, 0-1 scale): what its pretrained MobileNetV2 was trained on.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def preprocess(images):
-    """The OD API's MobileNet preprocessing: ``(2 / 255) * x - 1``."""
-    return keras.ops.cast(images, "float32") * (2.0 / 255.0) - 1.0
+def preprocess(images, normalization: str = "minus_one_to_one"):
+    """The OD API's MobileNet preprocessing, ``(2 / 255) * x - 1``, or ImageNet's mean and std."""
+    x = keras.ops.cast(images, "float32")
+    if normalization == "imagenet":
+        scale = np.array([1.0 / (255.0 * s) for s in IMAGENET_STD], np.float32)
+        shift = np.array([-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)], np.float32)
+        return x * scale + shift
+    return x * (2.0 / 255.0) - 1.0
+
+
+def build_feature_maps(images, config: ModelConfig) -> list:
+    """The extractor's SSD feature maps for preprocessed ``images``."""
+    # slim's l2_regularizer(w) adds w * sum(x^2) / 2; Keras' L2(l) adds l * sum(x^2).
+    l2 = config.loss.l2_weight / 2.0
+    if config.feature_extractor == "ssd_mobilenet_v2":
+        return build_mobilenet_v2_feature_maps(images, config, l2)
+    return build_mobilenet_v1_feature_maps(images, config, l2)
 
 
 def class_bias_initializer(config: ModelConfig, num_anchors: int):
@@ -38,7 +57,7 @@ def build_ssd_network(config: ModelConfig, input_shape: tuple[int | None, int | 
     ``input_shape`` (height, width), ``(None, None)`` for any size (same variables either way)."""
     h, w = input_shape if input_shape is not None else (config.input_size, config.input_size)
     images = keras.Input(shape=(h, w, 3), name="images")
-    feature_maps = build_feature_maps(preprocess(images), config)
+    feature_maps = build_feature_maps(preprocess(images, config.input_normalization), config)
     per_location = num_anchors_per_location(config.anchors)
     k = config.box_predictor_kernel_size
     l2 = config.loss.l2_weight / 2.0
@@ -58,7 +77,7 @@ def build_ssd_network(config: ModelConfig, input_shape: tuple[int | None, int | 
     box_encodings = keras.layers.Concatenate(axis=1, name="box_encodings")(boxes)
     class_logits = keras.layers.Concatenate(axis=1, name="class_logits")(logits)
     return keras.Model(images, {"box_encodings": box_encodings, "class_logits": class_logits},
-                       name="ssd_mobilenet_v1")
+                       name=config.feature_extractor)
 
 
 def feature_map_grids(network: keras.Model, square: bool = True) -> list:

@@ -23,6 +23,7 @@ class TrainSettings:
     crop: Literal["ssd", "square"] = "ssd"  # train/augment.py: the OD API's ssd_random_crop, or WIDER-style squares
     min_face_size: float = 0.0  # faces smaller than this (pixels at the training input) become ignore regions
     photometric: bool = False  # brightness / contrast / saturation jitter
+    pretrained_backbone: str | None = None  # model/pretrained.py: a fresh run's extractor starts from these weights
     checkpoint_every: int = 200
     keep_checkpoints: int = 3
     summary_every: int = 20

@@ -25,6 +25,7 @@ from facessd_archive.fileio import atomic_write_json
 from facessd_archive.model.checkpoint import CONFIG_FILE, load_config, load_detector, save_config
 from facessd_archive.model.config import ModelConfig
 from facessd_archive.model.detector import SSDDetector
+from facessd_archive.model.pretrained import check_backbone_fits, load_pretrained_backbone
 from facessd_archive.progress import step_progbar
 from facessd_archive.run_folder import CHECKPOINTS_DIR, HISTORY_FILE, SUMMARIES_DIR, TRAIN_SETTINGS_FILE
 from facessd_archive.train.schedules import CosineDecayWithWarmup
@@ -80,8 +81,11 @@ def _check_run_dir(run_dir: Path, config: ModelConfig) -> None:
 def train(config: ModelConfig, settings: TrainSettings, samples: Sequence[Sample], run_dir: Path,
           init_from: Path | None = None, progress: bool = True) -> TrainResult:
     """Train (or resume) into ``run_dir``. ``init_from`` starts the weights from another model
-    (fine-tuning, possibly at another input size); it is ignored when resuming."""
+    (fine-tuning, possibly at another input size); else ``settings.pretrained_backbone`` starts
+    the feature extractor of a fresh run from shipped ImageNet weights. Both are ignored when resuming."""
     run_dir = Path(run_dir)
+    if settings.pretrained_backbone and init_from is None:
+        check_backbone_fits(settings.pretrained_backbone, config)
     _check_run_dir(run_dir, config)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, run_dir)
@@ -105,6 +109,9 @@ def train(config: ModelConfig, settings: TrainSettings, samples: Sequence[Sample
         for target, value in zip(detector.network.weights, source.network.weights):
             target.assign(value)
         _say(progress, f"initialised weights from {init_from}")
+    elif settings.pretrained_backbone:
+        n = load_pretrained_backbone(detector.network, settings.pretrained_backbone)
+        _say(progress, f"feature extractor started from {settings.pretrained_backbone} ({n} variables)")
 
     start = int(step.numpy())
     if start >= settings.steps:
