@@ -49,6 +49,9 @@ def import_odapi(archive: Archive, path: str | Path, stage_id: str, *, step: int
         raise StageExistsError(f"{stage_id} is sealed with weights; use --new-version to import a sibling stage")
     with open_source(path, step, max_bytes=max_extract_bytes, password=password) as source:
         pipeline = read_pipeline_config(source.pipeline_config)
+        if fills:
+            assert record is not None
+            _check_record_size(record, pipeline)
         detector = SSDDetector(pipeline.model_config)
         report = load_tf1_weights(detector, str(source.prefix), use_moving_averages=use_moving_averages)
         training = _training(pipeline, source, report, use_moving_averages)
@@ -83,15 +86,20 @@ def _training(pipeline: ImportedPipeline, source: ODAPISource, report: LoadRepor
                     schedule=t.schedule, settings=settings, notes=tuple(notes))
 
 
+def _check_record_size(record: Stage, pipeline: ImportedPipeline) -> None:
+    """A checkpoint of another input size is not the recorded experiment's (checked before any work)."""
+    recorded = record.manifest.training.input_size
+    size = pipeline.model_config.input_size
+    if recorded is not None and recorded != size:
+        raise ConfigError(f"pipeline.config resizes to {size}x{size}, but {record.stage_id} was recorded at "
+                          f"{recorded}; is this the right checkpoint?")
+
+
 def _fill_record(record: Stage, pipeline: ImportedPipeline, training: Training, kwargs: dict) -> tuple[Training,
                                                                                                          dict]:
     """Carry a weightless record's facts into the stage that brings its weights."""
     m = record.manifest
     recorded = m.training
-    if recorded.input_size is not None and recorded.input_size != pipeline.model_config.input_size:
-        raise ConfigError(f"pipeline.config resizes to {pipeline.model_config.input_size}x"
-                          f"{pipeline.model_config.input_size}, but {record.stage_id} was recorded at "
-                          f"{recorded.input_size}; is this the right checkpoint?")
     notes = list(recorded.notes) + list(training.notes)
     if recorded.steps is not None and training.steps is not None and recorded.steps != training.steps:
         notes.append(f"The record said {recorded.steps} steps; the checkpoint's global step is {training.steps}.")

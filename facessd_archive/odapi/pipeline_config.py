@@ -161,12 +161,14 @@ def _resizer(msg: Message) -> int:
 
 def _feature_extractor(fe: Message) -> dict[str, Any]:
     kind = fe.str("type", "")
+    if kind.endswith("_fpn") or fe.has("fpn"):
+        field_name = "fpn" if fe.has("fpn") and not kind.endswith("_fpn") else "type"
+        raise ConfigError(f"{fe.where(field_name, fe.line_of(field_name))} {kind!r} is not supported by facessd "
+                          f"import: the OD API's FPN (single 3x3 bottom-up layers, a weight-shared box "
+                          f"predictor) has no equivalent in facessd")
     if kind not in SUPPORTED_EXTRACTORS:
         raise ConfigError(f"{fe.where('type', fe.line_of('type'))} {kind!r} is not supported by facessd import "
                           f"(supported: {', '.join(SUPPORTED_EXTRACTORS)})")
-    if fe.has("fpn"):
-        raise ConfigError(f"{fe.where('fpn', fe.line_of('fpn'))}: the OD API's FPN (bottom-up 3x3 layers, "
-                          f"weight-shared predictor) has no equivalent in facessd")
     multiplier = fe.float("depth_multiplier", 1.0)
     min_depth = fe.int("min_depth", 0)
     pad = fe.int("pad_to_multiple", 1)

@@ -14,6 +14,7 @@ only read, and a failed extraction leaves nothing behind.
 
 from __future__ import annotations
 
+import lzma
 import os
 import re
 import shutil
@@ -21,6 +22,7 @@ import stat
 import tarfile
 import tempfile
 import zipfile
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -183,7 +185,7 @@ def _extract_tar(path: Path, dest: Path, max_bytes: int, password: str | None) -
     try:
         with tarfile.open(path, "r:*") as tf:
             infos = tf.getmembers()
-            members = [_Member(m.name, m.size, *_tar_kind(m)) for m in infos]
+            members = [_Member(m.name, m.size, _tar_kind(m)[0], detail=_tar_kind(m)[1]) for m in infos]
             wanted = {m.name for m in _check_members(members, label, max_bytes, password)}
             budget = _Budget(max_bytes, label)
             for info in infos:
@@ -260,7 +262,7 @@ def _extract_7z(stream: BinaryIO, dest: Path, label: str, max_bytes: int, passwo
         except SourceError:
             raise
         except (x7.CrcError, x7.Bad7zFile, x7.DecompressionError, x7.ArchiveError, EOFError, OSError,
-                ValueError, KeyError, IndexError) as e:
+                ValueError, KeyError, IndexError, lzma.LZMAError, zlib.error) as e:
             hint = "wrong password, or " if password is not None else ""
             raise SourceError(f"{label}: cannot extract ({type(e).__name__}: {e}); {hint}a volume missing or "
                               f"truncated?") from None

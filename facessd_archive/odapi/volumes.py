@@ -121,11 +121,16 @@ def _contiguous(found: dict[int, Path], name_of, start: int) -> list[Path]:
 
 
 def is_spanned_zip(path: Path) -> bool:
-    """A ``.zNN`` volume, or a ``.zip`` with a ``.z01`` beside it."""
+    """A ``.zNN`` volume, or a ``.zip`` whose end record says it is the last of several volumes."""
     if _SPANNED.match(path.name):
         return True
-    return path.name.lower().endswith(".zip") and any(
-        (path.parent / f"{path.name[:-4]}.{z}").is_file() for z in ("z01", "Z01", "z001"))
+    if not path.name.lower().endswith(".zip") or not path.is_file():
+        return False
+    with ConcatenatedVolumes([path]) as stream:
+        try:
+            return _read_eocd(stream, path.name)[1] > 0
+        except SourceError:
+            return False  # not a zip at all: zipfile names the problem
 
 
 def _read_eocd(stream: ConcatenatedVolumes, label: str) -> tuple[int, int, int, int, int]:
