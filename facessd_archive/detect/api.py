@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -139,21 +140,39 @@ def run_detect(detector, inputs: Sequence[ImageInput], threshold: float = 0.3, b
     return DetectSummary(read, faces, tuple(skipped), time.perf_counter() - start)
 
 
+def _decode_batch(items: Sequence[ImageInput]) -> list[tuple[ImageInput, np.ndarray | str]]:
+    """Each picture decoded upright, or the one-line reason it could not be."""
+    out: list[tuple[ImageInput, np.ndarray | str]] = []
+    for item in items:
+        try:
+            out.append((item, load_rgb(item.path, exif_orientation=True)))
+        except (DataError, Image.DecompressionBombError) as e:
+            out.append((item, _one_line(e, item.path)))
+    return out
+
+
 def _detect_all(detector, inputs: Sequence[ImageInput], threshold: float,
                 batch_size: int) -> Iterator[_Skipped | _Found]:
-    """Per picture, in input order: ``_Found`` or ``_Skipped``. Pictures are decoded one batch at a time."""
-    for begin in range(0, len(inputs), batch_size):
-        decoded: list[tuple[ImageInput, np.ndarray]] = []
-        for item in inputs[begin:begin + batch_size]:
-            try:
-                decoded.append((item, load_rgb(item.path, exif_orientation=True)))
-            except (DataError, Image.DecompressionBombError) as e:
-                yield _Skipped(item, _one_line(e, item.path))
-        if not decoded:
-            continue
-        detections, _ = detector.detect_batch([picture for _, picture in decoded])
-        for (item, picture), found in zip(decoded, detections):
-            yield _Found(item, picture, _keep(item.path, picture, found.boxes, found.scores, threshold))
+    """Per picture, in input order: ``_Found`` or ``_Skipped``. One background thread decodes the
+    next batch while the detector runs on this one (PIL's decoder releases the GIL)."""
+    batches = [inputs[begin:begin + batch_size] for begin in range(0, len(inputs), batch_size)]
+    with ThreadPoolExecutor(1, thread_name_prefix="decode") as pool:
+        pending = pool.submit(_decode_batch, batches[0])
+        for k in range(len(batches)):
+            outcomes = pending.result()
+            if k + 1 < len(batches):
+                pending = pool.submit(_decode_batch, batches[k + 1])
+            decoded = []
+            for item, outcome in outcomes:
+                if isinstance(outcome, str):
+                    yield _Skipped(item, outcome)
+                else:
+                    decoded.append((item, outcome))
+            if not decoded:
+                continue
+            detections, _ = detector.detect_batch([picture for _, picture in decoded])
+            for (item, picture), found in zip(decoded, detections):
+                yield _Found(item, picture, _keep(item.path, picture, found.boxes, found.scores, threshold))
 
 
 def _keep(path: Path, picture: np.ndarray, boxes: np.ndarray, scores: np.ndarray, threshold: float) -> ImageResult:
