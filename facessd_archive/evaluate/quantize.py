@@ -228,3 +228,20 @@ def env_calibration_images() -> int:
         return int(value)
     except ValueError:
         raise ConfigError(f"FACESSD_INT8_CALIBRATION must be a number of images, got {value!r}") from None
+
+
+def export_int8_option(detector: SSDDetector, count: int = DEFAULT_CALIBRATION_IMAGES,
+                       root: Path | None = None) -> Callable[[tf.lite.TFLiteConverter], None]:
+    """A converter option for ``facessd export --format tflite --int8`` (``odapi/export.py``): int8
+    weights and activations calibrated on ``count`` training images squashed to the stage's square
+    and normalised as that model's input (``(2 / 255) * pixel - 1``). The exported graph ends in
+    ``TFLite_Detection_PostProcess``, a float custom op, so float kernels stay allowed for it;
+    everything before it is int8."""
+    calibration = calibration_set(ResizePolicy("square", detector.config.input_size), count, root)
+
+    def int8(converter: tf.lite.TFLiteConverter) -> None:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([batch * (2.0 / 255.0) - 1.0] for batch in calibration.batches())
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+
+    return int8
