@@ -9,7 +9,7 @@ A run folder (``facessd train --out DIR``)::
     history.jsonl         one line of losses and speed per summary step
     train/                TensorBoard summaries (the OD API's Loss/* names)
 
-A compact model folder (``facessd export``, what a stage ships) holds ``model_config.json`` and
+A compact model folder (``facessd export-run``, what a stage ships) holds ``model_config.json`` and
 the ``weights.*`` checkpoint, plus copies of the settings and parent records. No TensorFlow here,
 so the archive can name these files without importing it.
 """
