@@ -251,3 +251,14 @@ def test_not_an_archive(tmp_path, work):
     _refused(tmp_path / "notes.txt", work, SourceError, "not a folder or an archive facessd reads")
     (tmp_path / "broken.zip").write_bytes(b"PK\x03\x04 truncated")
     _refused(tmp_path / "broken.zip", work, SourceError, "broken.zip: not a readable zip")
+
+
+def test_an_exported_model_ckpt_without_a_step(tmp_path):
+    """The OD API's exporter writes model.ckpt (no step) beside pipeline.config."""
+    folder = tmp_path / "exported"
+    folder.mkdir()
+    (folder / "pipeline.config").write_bytes(RUN_FILES["pipeline.config"])
+    (folder / "model.ckpt.index").write_bytes(b"i")
+    (folder / "model.ckpt.data-00000-of-00001").write_bytes(b"d")
+    with open_source(folder) as s:
+        assert s.step is None and s.prefix == folder / "model.ckpt" and s.available_steps == ()
