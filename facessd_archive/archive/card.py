@@ -13,6 +13,15 @@ from facessd_archive.archive.manifest import TOOL_NAME, Evaluation, Manifest
 from facessd_archive.metric_names import METRIC_NAMES, WIDER_METRIC_NAMES
 
 TAGS = ("face-detection", "object-detection", "ssd", "mobilenet-v1", "tensorflow", TOOL_NAME)
+# feature_extractor -> (name in prose, Hub tag); MobileNetV1 cards read exactly as before.
+_EXTRACTORS = {"ssd_mobilenet_v1": ("MobileNetV1", "mobilenet-v1"), "ssd_mobilenet_v2": ("MobileNetV2", "mobilenet-v2")}
+
+
+def _extractor(m: Manifest) -> tuple[str, str, str]:
+    """(prose name, Hub tag, OD API extractor type) of the stage's feature extractor."""
+    kind = m.model_config.feature_extractor
+    prose, tag = _EXTRACTORS[kind]
+    return prose, tag, kind
 _SHORT = {name: name.split("/", 1)[1] for name in METRIC_NAMES + WIDER_METRIC_NAMES}  # "mAP@.50IOU", "AP_easy"
 _TABLE_METRICS = METRIC_NAMES[:3]
 
@@ -48,7 +57,8 @@ def card_metadata(manifest: Manifest) -> str:
                 dataset_split=ev.benchmark.split, dataset_revision=ev.benchmark.sha256,
                 metric_type=_SHORT[name], metric_name=name + suffix, metric_value=round(float(value), 6),
                 verified=False))
-    data = ModelCardData(library_name=TOOL_NAME, tags=list(TAGS), pipeline_tag="object-detection",
+    tags = [_extractor(manifest)[1] if t == "mobilenet-v1" else t for t in TAGS]
+    data = ModelCardData(library_name=TOOL_NAME, tags=tags, pipeline_tag="object-detection",
                          metrics=["mAP"], model_name=manifest.stage_id, eval_results=results or None)
     return data.to_yaml()
 
@@ -71,7 +81,7 @@ def _facts(m: Manifest) -> list[str]:
     rows = [
         ("Stage", f"`{m.stage_id}`"),
         ("Parent", parent),
-        ("Model", f"SSD-MobileNetV1, depth multiplier {cfg.depth_multiplier:g}, "
+        ("Model", f"SSD-{_extractor(m)[0]}, depth multiplier {cfg.depth_multiplier:g}, "
                   f"{cfg.num_classes} class ({', '.join(cfg.class_names)})"),
         ("Input size", _input_size(cfg)),
         ("Training", training),
@@ -108,8 +118,9 @@ def render_card(manifest: Manifest) -> str:
     out = ["---", card_metadata(m).rstrip("\n"), "---", "", f"# {m.stage_id}", ""]
     if m.description:
         out += [m.description, ""]
-    out += ["A stage of a facessd-archive: an SSD-MobileNetV1 face detector (TF Object Detection API "
-            "`ssd_mobilenet_v1` family). This card is generated from `stage.json`; do not edit it.", ""]
+    prose, _, kind = _extractor(m)
+    out += [f"A stage of a facessd-archive: an SSD-{prose} face detector (TF Object Detection API "
+            f"`{kind}` family). This card is generated from `stage.json`; do not edit it.", ""]
     out += _facts(m) + [""]
     out += ["## Evaluations", ""]
     if m.evaluations:
