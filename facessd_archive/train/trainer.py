@@ -22,15 +22,16 @@ from facessd_archive.train.inputs import training_dataset
 from facessd_archive.data.sample import Sample
 from facessd_archive.errors import CheckpointError
 from facessd_archive.fileio import atomic_write_json
-from facessd_archive.model.checkpoint import CONFIG_FILE, load_config, load_detector, save_config
+from facessd_archive.model.checkpoint import CONFIG_FILE, load_config, save_config
 from facessd_archive.model.config import ModelConfig
 from facessd_archive.model.detector import SSDDetector
 from facessd_archive.model.pretrained import check_backbone_fits, load_pretrained_backbone
 from facessd_archive.progress import step_progbar
 from facessd_archive.run_folder import CHECKPOINTS_DIR, HISTORY_FILE, SUMMARIES_DIR, TRAIN_SETTINGS_FILE
 from facessd_archive.train.schedules import CosineDecayWithWarmup
+from facessd_archive.train.lineage import record_parent
 from facessd_archive.train.settings import TrainSettings
-
+from facessd_archive.train.warm_start import WARM_START_FILE, record_warm_start, warm_start
 
 
 @dataclass
@@ -44,7 +45,9 @@ class TrainResult:
 
 
 def make_optimizer(settings: TrainSettings) -> keras.optimizers.Optimizer:
-    schedule = CosineDecayWithWarmup(settings.learning_rate, settings.steps, settings.warmup_learning_rate,
+    """The optimizer under the cosine schedule. The schedule runs on the optimizer's own iterations, so it
+    spans this run's steps (``run_steps``) whatever global step the run starts at."""
+    schedule = CosineDecayWithWarmup(settings.learning_rate, settings.run_steps, settings.warmup_learning_rate,
                                      settings.warmup_steps)
     if settings.optimizer == "momentum":
         return keras.optimizers.SGD(schedule, momentum=settings.momentum)
@@ -79,36 +82,48 @@ def _check_run_dir(run_dir: Path, config: ModelConfig) -> None:
 
 
 def train(config: ModelConfig, settings: TrainSettings, samples: Sequence[Sample], run_dir: Path,
-          init_from: Path | None = None, progress: bool = True) -> TrainResult:
+          init_from: Path | None = None, progress: bool = True, allow_partial: bool = False,
+          parent: dict | None = None) -> TrainResult:
     """Train (or resume) into ``run_dir``. ``init_from`` starts the weights from another model
-    (fine-tuning, possibly at another input size); else ``settings.pretrained_backbone`` starts
-    the feature extractor of a fresh run from shipped ImageNet weights. Both are ignored when resuming."""
+    (fine-tuning, possibly at another input size), restored by variable name and shape
+    (``warm_start.py``; ``allow_partial`` lets variables without a source keep their fresh values);
+    else ``settings.pretrained_backbone`` starts the feature extractor of a fresh run from shipped
+    ImageNet weights. Both are ignored when resuming. The global step starts at
+    ``settings.start_step`` (the parent's cumulative count) and ends at ``settings.steps``.
+    ``parent`` is written as ``parent_stage.json`` (``lineage.start_from_stage``)."""
     run_dir = Path(run_dir)
     if settings.pretrained_backbone and init_from is None:
         check_backbone_fits(settings.pretrained_backbone, config)
     _check_run_dir(run_dir, config)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(config, run_dir)
-    atomic_write_json(run_dir / TRAIN_SETTINGS_FILE, settings.to_dict())
 
     detector = SSDDetector(config)
     optimizer = make_optimizer(settings)
-    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+    step = tf.Variable(settings.start_step, dtype=tf.int64, trainable=False, name="global_step")
     ckpt = tf.train.Checkpoint(model=detector.network, optimizer=optimizer, step=step)
     manager = tf.train.CheckpointManager(ckpt, str(run_dir / CHECKPOINTS_DIR), max_to_keep=settings.keep_checkpoints)
     # Create the optimizer's slots before restoring, so they restore in one pass and are checked too.
     optimizer.build(detector.network.trainable_variables)
-    if manager.latest_checkpoint:
+    resuming = manager.latest_checkpoint is not None
+    plan = None
+    if not resuming and init_from is not None:
+        # Before anything is written: a refused warm start leaves no half-made run folder behind.
+        plan = warm_start(detector.network, Path(init_from), allow_partial=allow_partial)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(config, run_dir)
+    atomic_write_json(run_dir / TRAIN_SETTINGS_FILE, settings.to_dict())
+    if parent is not None:
+        record_parent(run_dir, parent)
+    if resuming:
         try:
             ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         except (tf.errors.OpError, AssertionError) as e:
             raise CheckpointError(f"{manager.latest_checkpoint}: cannot resume ({str(e).splitlines()[0]})") from None
         _say(progress, f"resuming {run_dir} from step {int(step.numpy())}")
-    elif init_from is not None:
-        source = load_detector(Path(init_from), input_size=config.input_size)
-        for target, value in zip(detector.network.weights, source.network.weights):
-            target.assign(value)
-        _say(progress, f"initialised weights from {init_from}")
+    elif plan is not None:
+        record_warm_start(run_dir, plan)
+        partial = "" if plan.complete else f"; {len(plan.reinitialised)} re-initialised (see {WARM_START_FILE})"
+        _say(progress, f"initialised {len(plan.restored)} variables from {init_from} by name{partial}; "
+                       f"global step starts at {settings.start_step}")
     elif settings.pretrained_backbone:
         n = load_pretrained_backbone(detector.network, settings.pretrained_backbone)
         _say(progress, f"feature extractor started from {settings.pretrained_backbone} ({n} variables)")
@@ -140,13 +155,15 @@ def train(config: ModelConfig, settings: TrainSettings, samples: Sequence[Sample
         if current % settings.summary_every == 0 or current == settings.steps or current == start + 1:
             losses = {k: float(v) for k, v in out.items()}
             now = time.perf_counter()
-            images_per_second = window_steps * settings.batch_size / max(now - window_t, 1e-9)
+            steps_per_second = window_steps / max(now - window_t, 1e-9)
+            images_per_second = steps_per_second * settings.batch_size
             window_t, window_steps = now, 0
             history.append({"step": current, **losses, "images_per_second": images_per_second})
             with writer.as_default(step=current):
                 for k, v in losses.items():
                     tf.summary.scalar(k, v)
                 tf.summary.scalar("learning_rate", float(optimizer.learning_rate))
+                tf.summary.scalar("steps_per_sec", steps_per_second)
             bar.update(current, [("loss", losses["Loss/total_loss"]), ("img/s", images_per_second)])
         if current % settings.checkpoint_every == 0 or current == settings.steps:
             manager.save(checkpoint_number=current)
