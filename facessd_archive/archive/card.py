@@ -112,6 +112,15 @@ def _evaluation_rows(evaluations: tuple[Evaluation, ...]) -> list[str]:
     return lines
 
 
+_PLOT_TITLES = {"plots/loss.png": "Training losses", "plots/map.png": "mAP while training"}
+
+
+def _plot_links(m: Manifest) -> list[str]:
+    """Markdown image links to the stage's PNG curves (``train/plots.py``), relative to the card."""
+    return [f"![{_PLOT_TITLES.get(f.path, f.path)}]({f.path})" for f in m.files
+            if f.path.startswith("plots/") and f.path.endswith(".png")]
+
+
 def render_card(manifest: Manifest) -> str:
     """The full README.md text for ``manifest`` (deterministic: same manifest, same bytes)."""
     m = manifest
@@ -135,6 +144,9 @@ def render_card(manifest: Manifest) -> str:
     all_notes = list(m.notes) + list(m.training.notes)
     if all_notes:
         out += ["## Notes", ""] + [f"- {n}" for n in all_notes] + [""]
+    plots = _plot_links(m)
+    if plots:  # only stages sealed with plots/ get this section: older cards stay byte for byte
+        out += ["## Training curves", ""] + plots + [""]
     out += ["## Files", ""]
     if m.files:
         out += ["| File | Bytes | sha256 |", "|---|---|---|"]

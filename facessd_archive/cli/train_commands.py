@@ -58,6 +58,13 @@ from facessd_archive.cli import main
               help="With --from/--init-from: when some variables have no source of the same name and shape "
                    "(another depth multiplier), restore those that match and re-initialise the rest "
                    "(both lists in warm_start.json) instead of refusing.")
+@click.option("--eval-benchmark", type=click.Path(path_type=Path), default=None, metavar="DIR",
+              help="Evaluate while training on this benchmark (any format `evaluate` reads): COCO figures to "
+                   "TensorBoard (RUN/eval) and eval_history.jsonl; the best mAP@.50IOU checkpoint kept in RUN/best.")
+@click.option("--eval-split", type=click.Path(path_type=Path), default=None, metavar="FILE",
+              help="Split file of the evaluation benchmark (relative paths looked up in it).")
+@click.option("--eval-every", type=int, default=500, show_default=True,
+              help="Evaluate every N steps (and at the end) with --eval-benchmark.")
 @click.option("--archive", "archive_root", type=click.Path(path_type=Path), default=None,
               help="Archive root for --from (default: $FACESSD_ARCHIVE, else the repository's archive/).")
 def train(data_roots: tuple[Path, ...], data_format: str | None, splits: tuple[Path, ...], out_dir: Path,
@@ -65,7 +72,8 @@ def train(data_roots: tuple[Path, ...], data_format: str | None, splits: tuple[P
           crop: str | None, min_face_size: float | None,
           photometric: bool | None, batch_size: int, steps: int, learning_rate: float, warmup_steps: int,
           optimizer: str, seed: int, checkpoint_every: int, init_from: Path | None, from_stage: str | None,
-          allow_partial: bool, archive_root: Path | None) -> None:
+          allow_partial: bool, eval_benchmark: Path | None, eval_split: Path | None, eval_every: int,
+          archive_root: Path | None) -> None:
     """Train a face detector on any benchmark `evaluate` reads (from scratch, --from a stage or --init-from a folder).
 
     \b
@@ -94,12 +102,24 @@ def train(data_roots: tuple[Path, ...], data_format: str | None, splits: tuple[P
                          optimizer=optimizer, seed=seed, checkpoint_every=checkpoint_every)
     config = model_config_for(options, start.weights if start else None)
     settings = train_settings_for(options, config, start.start_step if start else 0, warm_started=start is not None)
+    evaluation = _eval_spec(eval_benchmark, eval_split, eval_every)
     click.echo(f"training on {len(samples)} images from {source} -> {out_dir}", err=True)
     result = run_training(config, settings, samples, out_dir, init_from=start.weights if start else None,
-                          allow_partial=allow_partial, parent=start.parent if start else None)
+                          allow_partial=allow_partial, parent=start.parent if start else None,
+                          evaluation=evaluation)
     own = f" ({result.steps_done - settings.start_step} in this run)" if settings.start_step else ""
     click.echo(f"done: {result.steps_done} steps{own} in {result.wall_seconds:.0f} s "
                f"({result.images_per_second:.1f} img/s); checkpoints in {out_dir / 'checkpoints'}")
+
+
+def _eval_spec(benchmark: Path | None, split: Path | None, every: int):
+    from facessd_archive.train.periodic_eval import EvalSpec
+
+    if benchmark is None:
+        if split is not None:
+            raise click.UsageError("--eval-split needs --eval-benchmark")
+        return None
+    return EvalSpec(benchmark, _resolve_split(benchmark, split), every)
 
 
 def _training_samples(data_roots: tuple[Path, ...], data_format: str | None, splits: tuple[Path, ...]):

@@ -17,7 +17,9 @@ from pathlib import Path
 from facessd_archive.errors import CheckpointError
 from facessd_archive.fileio import atomic_write_json
 from facessd_archive.model.checkpoint import export_compact, load_detector
-from facessd_archive.run_folder import PARENT_FILE, TRAIN_SETTINGS_FILE
+from facessd_archive.run_folder import HISTORY_FILE, PARENT_FILE, TRAIN_SETTINGS_FILE
+from facessd_archive.train.periodic_eval import EVAL_HISTORY_FILE
+from facessd_archive.train.plots import write_run_plots
 from facessd_archive.train.warm_start import WARM_START_FILE
 
 
@@ -62,11 +64,13 @@ def read_parent(folder: Path) -> dict | None:
 
 
 def export_run(run_dir: Path, out_dir: Path, dtype: str = "float16") -> list[str]:
-    """Compact-export the run's latest checkpoint, with its settings and parent record."""
+    """Compact-export the run's latest checkpoint, with its settings, parent and warm-start records, its
+    loss (and evaluation) history and their PNG plots (``plots/``): the folder ``seal`` takes."""
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     detector = load_detector(run_dir)
     export_compact(detector, out_dir, dtype=dtype)
-    for name in (TRAIN_SETTINGS_FILE, PARENT_FILE, WARM_START_FILE):
+    for name in (TRAIN_SETTINGS_FILE, PARENT_FILE, WARM_START_FILE, HISTORY_FILE, EVAL_HISTORY_FILE):
         if (run_dir / name).is_file():
             shutil.copy2(run_dir / name, out_dir / name)
-    return sorted(p.name for p in out_dir.iterdir())
+    write_run_plots(run_dir, out_dir)
+    return sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*") if p.is_file())

@@ -30,6 +30,7 @@ from facessd_archive.progress import step_progbar
 from facessd_archive.run_folder import CHECKPOINTS_DIR, HISTORY_FILE, SUMMARIES_DIR, TRAIN_SETTINGS_FILE
 from facessd_archive.train.schedules import CosineDecayWithWarmup
 from facessd_archive.train.lineage import record_parent
+from facessd_archive.train.periodic_eval import BestCheckpoint, EvalSpec, TrainingEvaluator
 from facessd_archive.train.settings import TrainSettings
 from facessd_archive.train.warm_start import WARM_START_FILE, record_warm_start, warm_start
 
@@ -42,6 +43,7 @@ class TrainResult:
     wall_seconds: float
     images_per_second: float
     history: list[dict[str, float]]
+    evaluation: object | None = None  # the last EvaluationReport when evaluating while training
 
 
 def make_optimizer(settings: TrainSettings) -> keras.optimizers.Optimizer:
@@ -83,14 +85,15 @@ def _check_run_dir(run_dir: Path, config: ModelConfig) -> None:
 
 def train(config: ModelConfig, settings: TrainSettings, samples: Sequence[Sample], run_dir: Path,
           init_from: Path | None = None, progress: bool = True, allow_partial: bool = False,
-          parent: dict | None = None) -> TrainResult:
+          parent: dict | None = None, evaluation: EvalSpec | None = None) -> TrainResult:
     """Train (or resume) into ``run_dir``. ``init_from`` starts the weights from another model
     (fine-tuning, possibly at another input size), restored by variable name and shape
     (``warm_start.py``; ``allow_partial`` lets variables without a source keep their fresh values);
     else ``settings.pretrained_backbone`` starts the feature extractor of a fresh run from shipped
     ImageNet weights. Both are ignored when resuming. The global step starts at
     ``settings.start_step`` (the parent's cumulative count) and ends at ``settings.steps``.
-    ``parent`` is written as ``parent_stage.json`` (``lineage.start_from_stage``)."""
+    ``parent`` is written as ``parent_stage.json`` (``lineage.start_from_stage``). ``evaluation``
+    scores the network every ``evaluation.every`` steps and at the end (``periodic_eval.py``)."""
     run_dir = Path(run_dir)
     if settings.pretrained_backbone and init_from is None:
         check_backbone_fits(settings.pretrained_backbone, config)
@@ -137,6 +140,9 @@ def train(config: ModelConfig, settings: TrainSettings, samples: Sequence[Sample
                                seed=settings.seed + start, augment=settings.augment, crop=settings.crop,
                                min_face_size=settings.min_face_size, photometric=settings.photometric)
     train_step = make_train_step(detector, optimizer)
+    evaluator = TrainingEvaluator(config, evaluation, run_dir) if evaluation is not None else None
+    best = BestCheckpoint(run_dir, detector.network, step) if evaluation is not None else None
+    report = None
     writer = tf.summary.create_file_writer(str(run_dir / SUMMARIES_DIR))
     bar = step_progbar(settings.steps, enabled=progress, stateful_metrics=["loss", "img/s"], unit_name="step")
     history: list[dict[str, float]] = []
@@ -167,12 +173,19 @@ def train(config: ModelConfig, settings: TrainSettings, samples: Sequence[Sample
             bar.update(current, [("loss", losses["Loss/total_loss"]), ("img/s", images_per_second)])
         if current % settings.checkpoint_every == 0 or current == settings.steps:
             manager.save(checkpoint_number=current)
+        if evaluator is not None and (current % evaluation.every == 0 or current == settings.steps):
+            report = evaluator.evaluate(detector.network, current)
+            improved = best.consider(current, report.metrics)  # type: ignore[union-attr]
+            mean_ap = report.metrics["DetectionBoxes_Precision/mAP"]
+            _say(progress, f"step {current}: mAP@.50IOU {report.map50:.4f}, mAP {mean_ap:.4f}"
+                           + (" (best so far)" if improved else ""))
+            window_t = time.perf_counter()  # evaluation time is not training speed
     wall = time.perf_counter() - t0
     writer.flush()
     _append_history(run_dir, history)
     done = int(step.numpy())
     overall = (done - start) * settings.batch_size / max(wall, 1e-9)
-    return TrainResult(run_dir, done, losses, wall, overall, history)
+    return TrainResult(run_dir, done, losses, wall, overall, history, report)
 
 
 def _append_history(run_dir: Path, history: list[dict[str, float]]) -> None:
