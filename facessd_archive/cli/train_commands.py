@@ -65,6 +65,12 @@ from facessd_archive.cli import main
               help="Split file of the evaluation benchmark (relative paths looked up in it).")
 @click.option("--eval-every", type=int, default=500, show_default=True,
               help="Evaluate every N steps (and at the end) with --eval-benchmark.")
+@click.option("--schedule", default=None, metavar="SIZE:STEPS,...",
+              help="Train stages back to back, e.g. 160:4000,320:3000,512:1000: each continued from the one "
+                   "before, exported, evaluated on --eval-benchmark and sealed as its own stage. Rerun the same "
+                   "command to resume after a kill.")
+@click.option("--stage-prefix", default=None, metavar="STAGE",
+              help="With --schedule: stage ids PREFIX_160_4K, PREFIX_160_To_320_7K, ... (cumulative steps).")
 @click.option("--archive", "archive_root", type=click.Path(path_type=Path), default=None,
               help="Archive root for --from (default: $FACESSD_ARCHIVE, else the repository's archive/).")
 def train(data_roots: tuple[Path, ...], data_format: str | None, splits: tuple[Path, ...], out_dir: Path,
@@ -73,7 +79,7 @@ def train(data_roots: tuple[Path, ...], data_format: str | None, splits: tuple[P
           photometric: bool | None, batch_size: int, steps: int, learning_rate: float, warmup_steps: int,
           optimizer: str, seed: int, checkpoint_every: int, init_from: Path | None, from_stage: str | None,
           allow_partial: bool, eval_benchmark: Path | None, eval_split: Path | None, eval_every: int,
-          archive_root: Path | None) -> None:
+          schedule: str | None, stage_prefix: str | None, archive_root: Path | None) -> None:
     """Train a face detector on any benchmark `evaluate` reads (from scratch, --from a stage or --init-from a folder).
 
     \b
@@ -85,6 +91,19 @@ def train(data_roots: tuple[Path, ...], data_format: str | None, splits: tuple[P
     from facessd_archive.train.trainer import train as run_training
 
     samples, source = _training_samples(data_roots, data_format, splits)
+    options = RunOptions(preset=preset, input_size=input_size, depth_multiplier=depth_multiplier, crop=crop,
+                         min_face_size=min_face_size, photometric=photometric, pretrained=pretrained,
+                         batch_size=batch_size, steps=steps, learning_rate=learning_rate, warmup_steps=warmup_steps,
+                         optimizer=optimizer, seed=seed, checkpoint_every=checkpoint_every)
+    evaluation = _eval_spec(eval_benchmark, eval_split, eval_every)
+    if schedule is not None or stage_prefix is not None:
+        if schedule is None or stage_prefix is None:
+            raise click.UsageError("--schedule and --stage-prefix go together")
+        if input_size is not None or init_from is not None:
+            raise click.UsageError("with --schedule the sizes are in the schedule, and --from names the start")
+        _train_schedule(schedule, stage_prefix, options, samples, source, data_roots, splits, out_dir, from_stage,
+                        evaluation, allow_partial, archive_root)
+        return
     start: StartingPoint | None = None
     if from_stage is not None:
         if init_from is not None:
@@ -96,13 +115,8 @@ def train(data_roots: tuple[Path, ...], data_format: str | None, splits: tuple[P
         start = StartingPoint(Path(init_from))
     elif allow_partial:
         raise click.UsageError("--allow-partial needs --from STAGE or --init-from FOLDER")
-    options = RunOptions(preset=preset, input_size=input_size, depth_multiplier=depth_multiplier, crop=crop,
-                         min_face_size=min_face_size, photometric=photometric, pretrained=pretrained,
-                         batch_size=batch_size, steps=steps, learning_rate=learning_rate, warmup_steps=warmup_steps,
-                         optimizer=optimizer, seed=seed, checkpoint_every=checkpoint_every)
     config = model_config_for(options, start.weights if start else None)
     settings = train_settings_for(options, config, start.start_step if start else 0, warm_started=start is not None)
-    evaluation = _eval_spec(eval_benchmark, eval_split, eval_every)
     click.echo(f"training on {len(samples)} images from {source} -> {out_dir}", err=True)
     result = run_training(config, settings, samples, out_dir, init_from=start.weights if start else None,
                           allow_partial=allow_partial, parent=start.parent if start else None,
@@ -110,6 +124,25 @@ def train(data_roots: tuple[Path, ...], data_format: str | None, splits: tuple[P
     own = f" ({result.steps_done - settings.start_step} in this run)" if settings.start_step else ""
     click.echo(f"done: {result.steps_done} steps{own} in {result.wall_seconds:.0f} s "
                f"({result.images_per_second:.1f} img/s); checkpoints in {out_dir / 'checkpoints'}")
+
+
+def _train_schedule(schedule: str, prefix: str, options, samples, source: str, data_roots: tuple[Path, ...],
+                    splits: tuple[Path, ...], out_dir: Path, from_stage: str | None, evaluation, allow_partial: bool,
+                    archive_root: Path | None) -> None:
+    from facessd_archive.archive import open_archive
+    from facessd_archive.archive.records import DatasetRef
+    from facessd_archive.evaluate.evaluation import hardware_description
+    from facessd_archive.train.progressive import parse_schedule, run_schedule
+
+    stages = parse_schedule(schedule)
+    dataset_id = "+".join(r.name for r in data_roots) if data_roots else "sample"
+    split = "+".join(p.name for p in splits) if splits else None
+    click.echo(f"schedule {schedule} on {len(samples)} images from {source} -> {out_dir}", err=True)
+    done = run_schedule(open_archive(archive_root), stages, prefix, options, samples, out_dir,
+                        dataset=DatasetRef(dataset_id, split=split), from_stage=from_stage, evaluation=evaluation,
+                        allow_partial=allow_partial, hardware=hardware_description())
+    for stage_id in done.stage_ids:
+        click.echo(f"{stage_id}: {'sealed' if stage_id in done.sealed_now else 'sealed before'}")
 
 
 def _eval_spec(benchmark: Path | None, split: Path | None, every: int):

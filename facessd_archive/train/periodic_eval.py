@@ -67,6 +67,8 @@ class TrainingEvaluator:
         policy = resize_policy(config)
         shape = None if policy.kind == "square" else (None, None)
         self._detector = SSDDetector(config, input_shape=shape)
+        # The runtime label ``facessd evaluate`` gives the same run, so recorded figures compare alike.
+        self.runtime_label = "tf" if policy.kind == "square" else f"tf, {policy.describe()}"
         self._batch_detector = SSDBatchDetector(make_runtime(self._detector, "tf", policy=policy),
                                                 name="training", policy=policy)
         self.run_dir = Path(run_dir) if run_dir is not None else None

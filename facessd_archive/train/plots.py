@@ -42,6 +42,8 @@ def _png(fig) -> bytes:
 def curves_png(rows: list[dict], names: tuple[str, ...], title: str, ylabel: str, markers: bool = False) -> bytes:
     """One line per name present in ``rows`` (``{"step": ..., name: value}``) against the global step."""
     fig, ax = _figure()
+    # A resumed run re-trains the steps after its last checkpoint: the later row of a step wins.
+    rows = sorted({r["step"]: r for r in rows}.values(), key=lambda r: r["step"])
     for name in names:
         points = [(r["step"], r[name]) for r in rows if name in r and r[name] is not None and r[name] >= 0]
         if points:

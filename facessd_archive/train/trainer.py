@@ -165,6 +165,7 @@ def train(config: ModelConfig, settings: TrainSettings, samples: Sequence[Sample
             images_per_second = steps_per_second * settings.batch_size
             window_t, window_steps = now, 0
             history.append({"step": current, **losses, "images_per_second": images_per_second})
+            _append_history(run_dir, history[-1:])  # as it goes: a killed run keeps the rows it reached
             with writer.as_default(step=current):
                 for k, v in losses.items():
                     tf.summary.scalar(k, v)
@@ -182,7 +183,6 @@ def train(config: ModelConfig, settings: TrainSettings, samples: Sequence[Sample
             window_t = time.perf_counter()  # evaluation time is not training speed
     wall = time.perf_counter() - t0
     writer.flush()
-    _append_history(run_dir, history)
     done = int(step.numpy())
     overall = (done - start) * settings.batch_size / max(wall, 1e-9)
     return TrainResult(run_dir, done, losses, wall, overall, history, report)
