@@ -75,7 +75,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                        help="benchmark an archived stage (no value: the archive's default stage) against the peers")
     stage.add_argument("--max-side", type=int, default=416,
                        help="keep-aspect stages: the fixed padded square the TFLite runtimes run (default 416: "
-                            "facemask photos are 400 px wide, so they pass unscaled)")
+                            "facemask photos are 400 px wide, so they pass unscaled); 0: the stage's own resizer "
+                            "(a square stage is squashed to its input)")
     stage.add_argument("--benchmark", choices=("facemask", "synthetic"), default=None,
                        help="facemask val.txt (default when ../shared is present) or the synthetic sample benchmark")
     stage.add_argument("--peers", default="yunet,yunet-2threads,blazeface,blazeface-short,mtcnn,haar",
@@ -470,7 +471,8 @@ def stage_main(args: argparse.Namespace) -> dict:
     ssd, init_seconds = {}, {}
     for runtime in ("tflite", "tflite-int8"):
         t0 = time.perf_counter()
-        ssd[runtime], _ = load_ssd_batch_detector(folder, f"{name} [{runtime}]", runtime, max_side=args.max_side)
+        ssd[runtime], _ = load_ssd_batch_detector(folder, f"{name} [{runtime}]", runtime,
+                                                  max_side=args.max_side or None)
         init_seconds[runtime] = time.perf_counter() - t0
     policy = ssd["tflite"].policy
     peers = {}
