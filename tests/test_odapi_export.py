@@ -2,11 +2,16 @@
 
 A tiny sealed stage (64x64, depth 0.25, random weights with spread scores); the reference is the
 stage loaded as ``facessd detect`` loads it, on the photo resized as ``detect`` resizes it.
+
+A tiny keep-aspect stage (the ``wider`` preset at 64, depth 0.25, ``max_dimension`` 96) exports at
+one padded square; its reference is the TF runtime on the same padded square
+(``resizing.fixed_square`` policy, anchors of that grid), boxes compared in original pixels.
 """
 
 from __future__ import annotations
 
-import types
+import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +23,13 @@ from facessd_archive.archive import Archive, Training
 from facessd_archive.cli import main
 from facessd_archive.errors import ConfigError
 from facessd_archive.model.checkpoint import export_compact, load_detector
-from facessd_archive.model.config import ResizerConfig, face_config
+from facessd_archive.evaluate.resizing import ResizePolicy, prepare
+from facessd_archive.evaluate.runner import SSDBatchDetector
+from facessd_archive.evaluate.tf_runtime import TFRuntime
+from facessd_archive.model.config import face_config, wider_face_config
 from facessd_archive.model.detector import SSDDetector
-from facessd_archive.odapi.export import export_saved_model, label_map_text
+from facessd_archive.odapi.export import (export_policy, export_saved_model, export_tflite, int8_option,
+                                          label_map_text, padded_input_shape, tflite_export_info)
 from odapi_helpers import randomise
 from test_odapi_import import FACEMASK_ROOT, FIXTURE_IMAGES
 
@@ -124,12 +133,6 @@ def test_tflite_detection_postprocess_gives_the_stages_detections(stage, referen
 
 
 def test_what_cannot_be_exported_is_refused(stage):
-    # Only the config is looked at before refusing, so no network is built for this.
-    keep_aspect = types.SimpleNamespace(config=types.SimpleNamespace(resizer=ResizerConfig(kind="keep_aspect_ratio")),
-                                        dynamic=True)
-    with pytest.raises(ConfigError, match="keeps the aspect ratio"):
-        export_saved_model(keep_aspect, stage[0] / "never")
-    assert not (stage[0] / "never").exists()
     root = stage[0]
     result = CliRunner().invoke(main, ["export", STAGE, "--format", "saved_model", "--float16", "--out",
                                        str(root / "x"), "--archive", str(root / "archive")])
@@ -137,3 +140,163 @@ def test_what_cannot_be_exported_is_refused(stage):
     result = CliRunner().invoke(main, ["export", "keypoints/v1/nope", "--format", "tflite", "--out",
                                        str(root / "x"), "--archive", str(root / "archive")])
     assert result.exit_code == 2 and "keypoints/v1/nope" in result.output
+    # --max-side is for stages that keep the aspect ratio: one line, nothing written
+    result = CliRunner().invoke(main, ["export", STAGE, "--format", "tflite", "--max-side", "96", "--out",
+                                       str(root / "never"), "--archive", str(root / "archive")])
+    assert result.exit_code == 2 and not (root / "never").exists()
+    assert "--max-side applies to stages that keep the aspect ratio" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    with pytest.raises(ConfigError, match="--max-side applies"):
+        export_saved_model(stage[1], root / "never", max_side=96)
+    assert not (root / "never").exists()
+
+
+def test_square_export_records_its_input(stage):
+    out = _export(stage, "--format", "saved_model")
+    info = json.loads((out / "export.json").read_text())
+    assert info["input_side"] == SIZE and info["resize"].startswith(f"squashed to {SIZE}x{SIZE}")
+    assert "max_side" not in info and info["stage"] == STAGE
+
+
+# ---- stages that keep the aspect ratio: one padded square ---------------------------------------------
+
+WIDE_STAGE = "keypoints/v1/tiny_wide_export"
+WIDE_MAX = 96  # the stage's resizer max_dimension: the default max side
+
+
+def wide_photos() -> list[np.ndarray]:
+    """Non-square real photos: the fixtures' 100x50 and 64x48, and one facemask photo when present."""
+    from PIL import Image
+
+    bench = Path(__file__).parent / "fixtures" / "benchmarks"
+    paths = [bench / "openimages" / "validation" / "000a1249af2bc5f0.jpg",
+             bench / "wider" / "WIDER_val" / "images" / "0--Parade" / "0_Parade_marchingband_1_5.jpg"]
+    if (FACEMASK_ROOT / "images").is_dir():
+        paths += sorted(p for p in (FACEMASK_ROOT / "images").iterdir() if p.suffix.lower() in (".jpg", ".png"))[:1]
+    images = [np.asarray(Image.open(p).convert("RGB"), np.uint8) for p in paths]
+    assert all(im.shape[0] != im.shape[1] for im in images)
+    return images
+
+
+@pytest.fixture(scope="module")
+def wide_stage(tmp_path_factory):
+    root = tmp_path_factory.mktemp("export_wide")
+    config = wider_face_config(input_size=SIZE, depth_multiplier=0.25)
+    config = dataclasses.replace(config, resizer=dataclasses.replace(config.resizer, max_dimension=WIDE_MAX))
+    detector = SSDDetector(config)
+    randomise(detector, seed=5)
+    for layer in detector.network.layers:  # the FPN saturates randomise's class logits: spread scores 0.15-0.75
+        if layer.name.endswith("ClassPredictor"):
+            kernel, bias = layer.get_weights()
+            layer.set_weights([kernel * 0.15, bias])
+    export_compact(detector, root / "weights")
+    archive = Archive(root / "archive")
+    archive.seal(WIDE_STAGE, root / "weights", config, Training(input_size=SIZE, steps=1))
+    folder = archive.get(WIDE_STAGE).folder
+    # the reference: the TF runtime (any-shape network) on the same padded square
+    runtime = TFRuntime(load_detector(folder, input_shape=(None, None)))
+    return root, load_detector(folder), runtime
+
+
+def _wide_reference(wide_stage, max_side: int) -> tuple[ResizePolicy, list]:
+    policy = export_policy(wide_stage[1].config, max_side)
+    detector = SSDBatchDetector(wide_stage[2], "tf", policy=policy)
+    refs = [detector.detect_batch([image])[0][0] for image in wide_photos()]
+    assert min(len(r.scores) for r in refs) > 5 and max(np.ptp(r.scores[:10]) for r in refs) > 0.05  # not trivial
+    return policy, refs
+
+
+def _wide_export(wide_stage, *args) -> Path:
+    root = wide_stage[0]
+    out = root / "out" / "_".join(args)
+    result = CliRunner().invoke(main, ["export", WIDE_STAGE, "--out", str(out), "--archive", str(root / "archive"),
+                                       *args])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_keep_aspect_policy_and_graph_sizes():
+    wide = wider_face_config(input_size=SIZE, depth_multiplier=0.25)
+    assert wide.resizer.max_dimension == 0
+    policy = export_policy(wide)  # no max_dimension: 640
+    assert (policy.kind, policy.max_side, policy.square_side, policy.pad_to_square) == ("keep_aspect", 640, 640, True)
+    assert export_policy(wide, 100).square_side == 128  # rounded up to a multiple of 32
+    limited = dataclasses.replace(wide, resizer=dataclasses.replace(wide.resizer, max_dimension=200))
+    assert export_policy(limited).max_side == 200 and export_policy(limited, 96).max_side == 96
+    with pytest.raises(ConfigError, match=">= 33"):
+        export_policy(wide, 20)
+    square = face_config(input_size=SIZE)
+    assert export_policy(square) == ResizePolicy("square", SIZE)
+    with pytest.raises(ConfigError, match="--max-side applies to stages that keep the aspect ratio"):
+        export_policy(square, 96)
+    # the graph's resized sizes are resizing.ResizePolicy.input_shape's, rounding halves included
+    for max_side in (96, 640):
+        p = export_policy(wide, max_side)
+        for h, w in [(50, 100), (48, 64), (1, 2000), (2000, 3), (95, 97), (1080, 1920), (401, 640), (641, 399),
+                     (333, 1000), (250, 1000), (97, 96), (64, 64), (3000, 1001), (150, 120)]:
+            rh, rw = padded_input_shape(tf.constant(h), tf.constant(w), p)
+            assert (int(rh), int(rw)) == p.input_shape(h, w)[:2], (h, w, max_side)
+
+
+@pytest.mark.parametrize("max_side", [None, 48])
+def test_keep_aspect_saved_model_gives_the_tf_runtimes_detections_in_original_pixels(wide_stage, max_side):
+    args = ("--format", "saved_model") + (("--max-side", str(max_side)) if max_side else ())
+    out = _wide_export(wide_stage, *args)
+    policy, refs = _wide_reference(wide_stage, max_side or WIDE_MAX)
+    info = json.loads((out / "export.json").read_text())
+    assert info["max_side"] == policy.max_side and info["input_side"] == policy.square_side
+    serve = tf.saved_model.load(str(out / "saved_model")).signatures["serving_default"]
+    (spec,) = serve.structured_input_signature[1].values()
+    assert spec.dtype == tf.uint8 and spec.shape.as_list() == [1, None, None, 3]
+    for image, ref in zip(wide_photos(), refs):
+        got = {k: v.numpy() for k, v in serve(input_tensor=tf.constant(image[None])).items()}
+        n = int(got["num_detections"][0])
+        boxes = got["detection_boxes"][0, :n]
+        assert boxes.min() >= 0.0 and boxes.max() <= 1.0  # normalised to the image, not to the padded square
+        h, w = image.shape[:2]
+        pixels = (boxes * [h, w, h, w])[:, [1, 0, 3, 2]]  # -> [xmin, ymin, xmax, ymax], as the runtime gives
+        np.testing.assert_array_equal(got["detection_classes"][0, :n], 1.0)
+        _agree(pixels, got["detection_scores"][0, :n], ref.boxes, ref.scores)  # 1e-3 pixels
+
+
+def _run_tflite(path: Path, image: np.ndarray, policy: ResizePolicy) -> tuple[np.ndarray, np.ndarray]:
+    """What an app does: resize and pad (resizing.prepare), normalise, run, map boxes back by S / scale."""
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    (inp,) = interpreter.get_input_details()
+    s = policy.square_side
+    assert list(inp["shape"]) == [1, s, s, 3]
+    interpreter.set_tensor(inp["index"], (prepare(image, policy)[None] * (2.0 / 255.0) - 1.0).astype(np.float32))
+    interpreter.invoke()
+    boxes, classes, scores, count = (interpreter.get_tensor(o["index"]) for o in interpreter.get_output_details())
+    n = int(count[0])
+    h, w = image.shape[:2]
+    rh, rw, _, _ = policy.input_shape(h, w)
+    sy, sx = s * h / rh, s * w / rw  # normalised to the padded square -> the image's pixels
+    pixels = np.clip(boxes[0, :n] * [sy, sx, sy, sx], 0.0, [h, w, h, w])[:, [1, 0, 3, 2]]
+    return pixels, scores[0, :n]
+
+
+def test_keep_aspect_tflite_takes_the_padded_square_and_gives_the_tf_runtimes_detections(wide_stage):
+    out = _wide_export(wide_stage, "--format", "tflite")  # default: the stage's max_dimension
+    policy, refs = _wide_reference(wide_stage, WIDE_MAX)
+    info = json.loads((out / "export.json").read_text())
+    assert tflite_export_info((out / "model.tflite").read_bytes()) == info
+    assert info["max_side"] == WIDE_MAX and info["input_side"] == policy.square_side and info["stage"] == WIDE_STAGE
+    assert "padded" in info["boxes"] and info["format"] == "tflite"
+    for image, ref in zip(wide_photos(), refs):
+        pixels, scores = _run_tflite(out / "model.tflite", image, policy)
+        _agree(pixels, scores, ref.boxes, ref.scores)  # 1e-3 pixels
+
+
+def test_keep_aspect_int8_calibrates_on_the_padded_square(wide_stage, tmp_path):
+    detector = wide_stage[1]
+    path = export_tflite(detector, tmp_path, options=[int8_option(detector, 64, count=4)], max_side=64)
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    assert list(interpreter.get_input_details()[0]["shape"]) == [1, 64, 64, 3]
+    dtypes = {t["index"]: np.dtype(t["dtype"]).name for t in interpreter.get_tensor_details()}
+    convs = [op for op in interpreter._get_ops_details() if op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D")]
+    assert len(convs) > 20 and all(dtypes[op["inputs"][0]] == "int8" for op in convs)
+    pixels, scores = _run_tflite(path, wide_photos()[0], export_policy(detector.config, 64))
+    assert len(scores) > 0 and np.all(np.isfinite(pixels))

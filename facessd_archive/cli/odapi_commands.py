@@ -68,40 +68,47 @@ def import_command(path: Path, stage_id: str, step: int | None, use_moving_avera
 @click.argument("stage")
 @click.option("--format", "fmt", type=click.Choice(["saved_model", "tflite"]), required=True,
               help="saved_model: the OD API's serving_default outputs, any image size; tflite: the four "
-                   "TFLite_Detection_PostProcess outputs, the stage's square input.")
+                   "TFLite_Detection_PostProcess outputs, one fixed square input.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder to write saved_model/ (+ label_map.pbtxt) or model.tflite (+ labels.txt) into.")
+              help="Folder to write saved_model/ (+ label_map.pbtxt) or model.tflite (+ labels.txt) into, "
+                   "with export.json (input size, resize rule).")
+@click.option("--max-side", type=click.IntRange(min=33), default=None,
+              help="Stages that keep the aspect ratio: scale the longer side to at most N and zero-pad to "
+                   "one N x N square (N rounded up to a multiple of 32) [default: the stage's max_dimension, "
+                   "else 640]. Not for stages that squash to a square.")
 @click.option("--float16", is_flag=True, help="tflite: store the weights as float16 (half the size).")
 @click.option("--int8", is_flag=True,
               help="tflite: int8 weights and activations, calibrated on 300 training images (facemask "
                    "train.txt when ../shared is present, else the synthetic sample benchmark); the "
                    "post-processing op stays float.")
 @archive_option
-def export(stage: str, fmt: str, out_dir: Path, float16: bool, int8: bool, archive_dir: Path | None) -> None:
+def export(stage: str, fmt: str, out_dir: Path, max_side: int | None, float16: bool, int8: bool,
+           archive_dir: Path | None) -> None:
     """Export STAGE (a stage id or a model folder) as a SavedModel or a TFLite model.
 
     \b
       facessd export keypoints/v1/facemask_384x384_dm050_8K --format saved_model --out exported/
       facessd export keypoints/v1/facemask_384x384_dm050_8K --format tflite --float16 --out exported/
       facessd export keypoints/v1/facemask_384x384_dm050_8K --format tflite --int8 --out exported/
+      facessd export keypoints/v1/wider_384_To_640_dm050_6K3 --format tflite --max-side 640 --out exported/
     """
-    from facessd_archive.odapi.export import export_saved_model, export_tflite, float16_weights, load_for_export
+    from facessd_archive.odapi.export import (export_policy, export_saved_model, export_tflite, float16_weights,
+                                              int8_option, load_for_export)
 
     if (float16 or int8) and fmt != "tflite":
         raise click.UsageError(f"--{'float16' if float16 else 'int8'} applies to --format tflite")
     if float16 and int8:
         raise click.UsageError("give --float16 or --int8, not both")
     detector, label = load_for_export(stage, archive_dir)
+    policy = export_policy(detector.config, max_side)  # refuses --max-side on a squashed-square stage
     if fmt == "saved_model":
-        path = export_saved_model(detector, out_dir)
+        path = export_saved_model(detector, out_dir, max_side=max_side, name=label)
     else:
         options = [float16_weights] if float16 else []
         if int8:
-            from facessd_archive.evaluate.quantize import export_int8_option
-
-            options = [export_int8_option(detector)]
-        path = export_tflite(detector, out_dir, options=options)
-    click.echo(f"exported {label} -> {path}")
+            options = [int8_option(detector, max_side)]
+        path = export_tflite(detector, out_dir, options=options, max_side=max_side, name=label)
+    click.echo(f"exported {label} -> {path} (input: {policy.describe()})")
 
 
 @main.command("export-run")
