@@ -37,7 +37,8 @@ def test_schedule_text_and_stage_names():
     assert [steps_label(n) for n in (12, 4000, 9500, 300_000, 1_600_000, 3_000_000)] == [
         "12", "4K", "9K5", "300K", "1_6M", "3M"]
     stages = parse_schedule("150:900000,360:700000")
-    assert schedule_stage_ids("keypoints/v1/v1", stages) == ["keypoints/v1/v1_150_900K", "keypoints/v1/v1_150_To_360_1_6M"]
+    assert schedule_stage_ids("keypoints/v1/v1", stages) == [
+        "keypoints/v1/v1_150_900K", "keypoints/v1/v1_150_To_360_1_6M"]
     assert schedule_stage_ids("k/x", parse_schedule("512:1500"), start_step=8000, start_size=384) == [
         "k/x_384_To_512_9K5"]
 

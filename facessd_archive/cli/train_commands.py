@@ -71,6 +71,12 @@ from facessd_archive.cli import main
                    "command to resume after a kill.")
 @click.option("--stage-prefix", default=None, metavar="STAGE",
               help="With --schedule: stage ids PREFIX_160_4K, PREFIX_160_To_320_7K, ... (cumulative steps).")
+@click.option("--strategy", type=click.Choice(["default", "mirrored", "multiworker", "tpu"]), default="default",
+              show_default=True,
+              help="tf.distribute: one device; every local GPU (mirrored); the machines TF_CONFIG names "
+                   "(multiworker); a TPU (tpu). --batch-size is the global batch. See docs/distributed.md.")
+@click.option("--tpu", "tpu_name", default=None, metavar="NAME",
+              help="With --strategy tpu: the TPU's name or address (default: the local TPU of a Cloud TPU VM).")
 @click.option("--archive", "archive_root", type=click.Path(path_type=Path), default=None,
               help="Archive root for --from (default: $FACESSD_ARCHIVE, else the repository's archive/).")
 def train(data_roots: tuple[Path, ...], data_format: str | None, splits: tuple[Path, ...], out_dir: Path,
@@ -79,7 +85,8 @@ def train(data_roots: tuple[Path, ...], data_format: str | None, splits: tuple[P
           photometric: bool | None, batch_size: int, steps: int, learning_rate: float, warmup_steps: int,
           optimizer: str, seed: int, checkpoint_every: int, init_from: Path | None, from_stage: str | None,
           allow_partial: bool, eval_benchmark: Path | None, eval_split: Path | None, eval_every: int,
-          schedule: str | None, stage_prefix: str | None, archive_root: Path | None) -> None:
+          schedule: str | None, stage_prefix: str | None, strategy: str, tpu_name: str | None,
+          archive_root: Path | None) -> None:
     """Train a face detector on any benchmark `evaluate` reads (from scratch, --from a stage or --init-from a folder).
 
     \b
@@ -90,6 +97,12 @@ def train(data_roots: tuple[Path, ...], data_format: str | None, splits: tuple[P
     from facessd_archive.train.plan import RunOptions, model_config_for, train_settings_for
     from facessd_archive.train.trainer import train as run_training
 
+    from facessd_archive.train.strategies import make_strategy
+
+    if tpu_name is not None and strategy != "tpu":
+        raise click.UsageError("--tpu needs --strategy tpu")
+    # First: a multi-worker or TPU strategy must configure TensorFlow before anything else runs.
+    distribution = None if strategy == "default" else make_strategy(strategy, tpu=tpu_name)
     samples, source = _training_samples(data_roots, data_format, splits)
     options = RunOptions(preset=preset, input_size=input_size, depth_multiplier=depth_multiplier, crop=crop,
                          min_face_size=min_face_size, photometric=photometric, pretrained=pretrained,
@@ -101,6 +114,8 @@ def train(data_roots: tuple[Path, ...], data_format: str | None, splits: tuple[P
             raise click.UsageError("--schedule and --stage-prefix go together")
         if input_size is not None or init_from is not None:
             raise click.UsageError("with --schedule the sizes are in the schedule, and --from names the start")
+        if distribution is not None:
+            raise click.UsageError("--schedule runs under the default strategy for now")
         _train_schedule(schedule, stage_prefix, options, samples, source, data_roots, splits, out_dir, from_stage,
                         evaluation, allow_partial, archive_root)
         return
@@ -120,7 +135,7 @@ def train(data_roots: tuple[Path, ...], data_format: str | None, splits: tuple[P
     click.echo(f"training on {len(samples)} images from {source} -> {out_dir}", err=True)
     result = run_training(config, settings, samples, out_dir, init_from=start.weights if start else None,
                           allow_partial=allow_partial, parent=start.parent if start else None,
-                          evaluation=evaluation)
+                          evaluation=evaluation, strategy=distribution)
     own = f" ({result.steps_done - settings.start_step} in this run)" if settings.start_step else ""
     click.echo(f"done: {result.steps_done} steps{own} in {result.wall_seconds:.0f} s "
                f"({result.images_per_second:.1f} img/s); checkpoints in {out_dir / 'checkpoints'}")

@@ -82,11 +82,19 @@ def make_train_example(image: tf.Tensor, boxes: tf.Tensor, ignore: tf.Tensor, se
 
 def training_dataset(samples: Sequence[Sample], config: ModelConfig, anchors: np.ndarray, batch_size: int,
                      seed: int = 0, augment: bool = True, crop: str = "ssd", min_face_size: float = 0.0,
-                     photometric: bool = False) -> tf.data.Dataset:
-    """Endless shuffled batches of ``make_train_example`` outputs (images [B, S, S, 3] float 0-255)."""
+                     photometric: bool = False, shard: tuple[int, int] = (1, 0)) -> tf.data.Dataset:
+    """Endless shuffled batches of ``make_train_example`` outputs (images [B, S, S, 3] float 0-255).
+
+    ``shard = (n, k)``: this input pipeline keeps elements k, k+n, k+2n, ... of the one shuffled
+    stream (every worker shuffles alike, by seed), each augmented by its global index: n workers
+    together see what one pipeline would, in the same order.
+    """
+    num_shards, shard_index = shard
     ds = _decoded_dataset(samples).cache()
     ds = ds.shuffle(len(samples), seed=seed, reshuffle_each_iteration=True).repeat()
     ds = ds.enumerate()
+    if num_shards > 1:
+        ds = ds.filter(lambda index, _: index % num_shards == shard_index)
     anchors_t = tf.constant(anchors)
 
     def _map(index, example):
