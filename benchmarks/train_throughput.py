@@ -63,7 +63,7 @@ import tensorflow as tf  # noqa: E402
 
 from facessd_archive.train.inputs import decoded_examples, make_train_example, training_dataset  # noqa: E402
 from facessd_archive.data.sample import Sample  # noqa: E402
-from facessd_archive.model import mobilenet_v1  # noqa: E402
+from facessd_archive.model import blocks  # noqa: E402
 from facessd_archive.model.anchors import anchors_for  # noqa: E402
 from facessd_archive.model.config import (FeatureMapConfig, LossConfig, ModelConfig, face_config,  # noqa: E402
                                           num_anchors_per_location)
@@ -118,7 +118,7 @@ def build_ours_network(config: ModelConfig, batch_norm: str = "fused") -> keras.
     if batch_norm == "fused":
         return build_ssd_network(config)
     make_bn = _bn_factory(batch_norm)
-    with mock.patch.object(mobilenet_v1, "FusedBatchNorm",
+    with mock.patch.object(blocks, "FusedBatchNorm",
                            lambda momentum, epsilon, name: make_bn(momentum, epsilon, name)):
         return build_ssd_network(config)
 
