@@ -76,8 +76,11 @@ class TrainingEvaluator:
         self._writer = (tf.summary.create_file_writer(str(self.run_dir / EVAL_SUMMARIES_DIR))
                         if self._write else None)
 
-    def evaluate(self, network: keras.Model, step: int):
-        """The ``EvaluationReport`` of ``network``'s current weights; written to TensorBoard and history."""
+    def evaluate(self, network: keras.Model, step: int, train_seconds: float | None = None):
+        """The ``EvaluationReport`` of ``network``'s current weights; written to TensorBoard and history.
+
+        ``train_seconds`` (the run's training wall time so far, evaluations excluded) goes into the
+        history row too: what ``benchmarks/progressive.py`` plots mAP against."""
         from facessd_archive.evaluate.evaluation import evaluate_detector
 
         values = {v.path: v for v in network.weights}
@@ -92,7 +95,9 @@ class TrainingEvaluator:
                     tf.summary.scalar(name, report.metrics[name])
             self._writer.flush()  # type: ignore[union-attr]
             with open(self.run_dir / EVAL_HISTORY_FILE, "a") as f:  # type: ignore[operator]
-                f.write(json.dumps({"step": step, **{k: report.metrics[k] for k in METRIC_NAMES}}) + "\n")
+                row = {"step": step, **({"train_seconds": round(train_seconds, 3)} if train_seconds is not None else {}),
+                       **{k: report.metrics[k] for k in METRIC_NAMES}}
+                f.write(json.dumps(row) + "\n")
         return report
 
 

@@ -234,6 +234,7 @@ def _loop(detector: SSDDetector, optimizer, step: tf.Variable, manager: tf.train
     losses: dict[str, float] = {}
     t0 = time.perf_counter()
     window_t, window_steps = t0, 0
+    eval_seconds = 0.0  # time spent evaluating: not training time
     images_per_second = 0.0
     for batch in dataset:
         current = int(step.numpy())
@@ -261,12 +262,14 @@ def _loop(detector: SSDDetector, optimizer, step: tf.Variable, manager: tf.train
         if current % settings.checkpoint_every == 0 or current == settings.steps:
             manager.save(checkpoint_number=current)
         if evaluator is not None and (current % evaluation.every == 0 or current == settings.steps):  # type: ignore
-            report = evaluator.evaluate(detector.network, current)
+            eval_start = time.perf_counter()
+            report = evaluator.evaluate(detector.network, current, train_seconds=eval_start - t0 - eval_seconds)
             improved = best.consider(current, report.metrics)  # type: ignore[union-attr]
             mean_ap = report.metrics["DetectionBoxes_Precision/mAP"]
             _say(progress, f"step {current}: mAP@.50IOU {report.map50:.4f}, mAP {mean_ap:.4f}"
                            + (" (best so far)" if improved else ""))
             window_t = time.perf_counter()  # evaluation time is not training speed
+            eval_seconds += window_t - eval_start
     wall = time.perf_counter() - t0
     writer.flush()
     done = int(step.numpy())
