@@ -12,7 +12,9 @@ int8 TFLite runtimes at a fixed ``--max-side`` square, model-only (prepared inpu
 image a call: graph, decode and NMS) and end to end (``run_detector`` at batch 1: decode, resize,
 model, boxes to pixels; with the background decode/resize pipeline, and without it for
 reference), the peers end to end (YuNet at 1 and 2 OpenMP threads, BlazeFace full and short
-range, MTCNN, Haar), and every detector's COCO figures. Each detector runs a group of
+range, MTCNN, Haar), and every detector's COCO figures. NMS keeps at most ``--max-detections``
+(default 100, what COCO's mAP reads) per photo in both TFLite runtimes; where the stage's own cap
+differs (750 on the WIDER presets) both runtimes are measured at that cap too. Each detector runs a group of
 ``--group`` images, then the next detector the same group, so a change in background load hits
 all alike; ``--rounds`` passes over all images, and a figure is the median pass.
 
@@ -82,6 +84,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     stage.add_argument("--peers", default="yunet,yunet-2threads,blazeface,blazeface-short,mtcnn,haar",
                        help="comma-separated peers to run end to end ('' for none)")
     stage.add_argument("--calibration-images", type=int, default=300, help="int8 calibration set size")
+    stage.add_argument("--max-detections", type=int, default=100,
+                       help="detections NMS keeps per photo in the TFLite runtimes (default 100: COCO's mAP and "
+                            "AR@100 read each photo's 100 best); 0: the stage's own cap. Where it differs from the "
+                            "stage's own, both runtimes are also measured at the stage's own cap")
     stage.add_argument("--group", type=int, default=24,
                        help="images each detector runs in turn before the next takes them (interleaving)")
     return p.parse_args(argv)
@@ -370,11 +376,16 @@ def main(argv: list[str] | None = None) -> dict:
         "agreement": agree,
         "metrics": metrics,
     }
-    print_table(result)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2, default=float) + "\n")
-        print(f"wrote {args.out}")
+    return report(result, print_table, args.out)
+
+
+def report(result: dict, printer, out: Path | None) -> dict:
+    """Print ``result`` with ``printer`` and write it as JSON to ``out`` (when given)."""
+    printer(result)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2, default=float) + "\n")
+        print(f"wrote {out}")
     return result
 
 
@@ -475,6 +486,13 @@ def stage_main(args: argparse.Namespace) -> dict:
                                                   max_side=args.max_side or None)
         init_seconds[runtime] = time.perf_counter() - t0
     policy = ssd["tflite"].policy
+    own_cap = ssd["tflite"].runtime.max_detections  # the stage's own postprocess.max_detections
+    cap = args.max_detections or own_cap
+    for runtime in ("tflite", "tflite-int8"):
+        ssd[runtime].runtime.max_detections = cap
+        if cap != own_cap:  # the same runtime at the stage's own cap, for comparison (models from the cache)
+            ssd[f"{runtime}, NMS {own_cap}"], _ = load_ssd_batch_detector(
+                folder, f"{name} [{runtime}, NMS {own_cap}]", runtime, max_side=args.max_side or None)
     peers = {}
     for peer in [p for p in args.peers.split(",") if p.strip()]:
         options = {"num_threads": 2} if peer == "yunet-2threads" else {}
@@ -493,7 +511,8 @@ def stage_main(args: argparse.Namespace) -> dict:
     model_rounds: dict[str, list[float]] = {k: [] for k in ssd}
     e2e_rounds: dict[str, list[float]] = {}
     first_dets: dict[str, list] = {}
-    contestants = [(f"{k} pipelined", ssd[k], True) for k in ssd] + [(f"{k} sequential", ssd[k], False) for k in ssd]
+    contestants = [(f"{k} pipelined", ssd[k], True) for k in ssd]
+    contestants += [(f"{k} sequential", ssd[k], False) for k in ("tflite", "tflite-int8")]
     contestants += [(k, p, True) for k, p in peers.items()]
     for _, detector, _ in contestants:
         run_detector(detector, samples[:2], batch_size=1, pipeline=False)  # warm-up: tracing, allocation
@@ -527,14 +546,16 @@ def stage_main(args: argparse.Namespace) -> dict:
         metrics[key] = {k: m[k] for k in TABLE_KEYS}
     med = lambda xs: float(np.median(xs))  # noqa: E731
     rows = {}
-    for key in ("tflite", "tflite-int8"):
+    for key, detector in ssd.items():
         rows[f"{name} [{key}]"] = {
             "end_to_end_images_per_second": med(e2e_rounds[f"{key} pipelined"]),
-            "end_to_end_sequential_images_per_second": med(e2e_rounds[f"{key} sequential"]),
+            **({"end_to_end_sequential_images_per_second": med(e2e_rounds[f"{key} sequential"])}
+               if f"{key} sequential" in e2e_rounds else {}),
             "model_images_per_second": med(model_rounds[key]),
             "rounds_end_to_end": [round(v, 1) for v in e2e_rounds[f"{key} pipelined"]],
-            "model_bytes": ssd[key].runtime.model_size_bytes,
+            "model_bytes": detector.runtime.model_size_bytes,
             "input": policy.describe(),
+            "max_detections": detector.runtime.max_detections,
             **metrics[f"{key} pipelined"]}
     for key, peer in peers.items():
         rows[key] = {"end_to_end_images_per_second": med(e2e_rounds[key]),
@@ -550,6 +571,11 @@ def stage_main(args: argparse.Namespace) -> dict:
         "int8_minus_float_mAP": int8_row[TABLE_KEYS[0]] - float_row[TABLE_KEYS[0]],
         "int8_minus_float_mAP50": int8_row[TABLE_KEYS[1]] - float_row[TABLE_KEYS[1]],
     }
+    if cap != own_cap:  # the same ratios with the stage's own NMS cap
+        own_float, own_int8 = rows[f"{name} [tflite, NMS {own_cap}]"], rows[f"{name} [tflite-int8, NMS {own_cap}]"]
+        ratios[f"int8_over_float_end_to_end_nms_{own_cap}"] = own_int8[e2e] / own_float[e2e]
+        ratios[f"int8_over_float_model_nms_{own_cap}"] = (own_int8["model_images_per_second"]
+                                                         / own_float["model_images_per_second"])
     yunets = [k for k in rows if k.startswith("yunet")]
     if yunets:
         best = max(yunets, key=lambda k: rows[k]["end_to_end_images_per_second"])
@@ -561,31 +587,28 @@ def stage_main(args: argparse.Namespace) -> dict:
         "tool_version": __version__, "stage": stage.stage_id, "images": source, "cpu": cpu_name(),
         "hardware": hardware_description(), "load_average_start": load_start, "load_average_end": os.getloadavg(),
         "rounds": args.rounds, "calibration_images": args.calibration_images,
+        "max_detections": cap, "stage_max_detections": own_cap,
         "runtime_init_seconds": init_seconds, "rows": rows, "ratios": ratios,
     }
-    print_stage_table(result)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2, default=float) + "\n")
-        print(f"wrote {args.out}")
-    return result
+    return report(result, print_stage_table, args.out)
 
 
 def print_stage_table(r: dict) -> None:
     from tabulate import tabulate
 
     print(f"\n{r['stage']} on {r['images']}; {r['hardware']}; load average "
-          f"{r['load_average_start'][0]:.1f} -> {r['load_average_end'][0]:.1f}; {r['rounds']} rounds, median")
+          f"{r['load_average_start'][0]:.1f} -> {r['load_average_end'][0]:.1f}; {r['rounds']} rounds, median; "
+          f"NMS keeps up to {r['max_detections']} a photo (the stage's own: {r['stage_max_detections']})")
     rows = []
     for key, v in r["rows"].items():
         size = f"{v['model_bytes'] / 1e6:.2f} MB" if v.get("model_bytes") else "-"
         model = f"{v['model_images_per_second']:.1f}" if "model_images_per_second" in v else "-"
         seq = (f"{v['end_to_end_sequential_images_per_second']:.1f}"
                if "end_to_end_sequential_images_per_second" in v else "-")
-        rows.append([key, v["input"], f"{v[TABLE_KEYS[1]]:.3f}", f"{v[TABLE_KEYS[0]]:.3f}",
-                     f"{v['end_to_end_images_per_second']:.1f}", seq, model, size])
-    print(tabulate(rows, headers=["detector", "input", "mAP@.50IOU", "mAP", "end-to-end img/s", "sequential img/s",
-                                  "model-only img/s", "model size"], tablefmt="github"))
+        rows.append([key, v["input"], v.get("max_detections", "-"), f"{v[TABLE_KEYS[1]]:.3f}",
+                     f"{v[TABLE_KEYS[0]]:.3f}", f"{v['end_to_end_images_per_second']:.1f}", seq, model, size])
+    print(tabulate(rows, headers=["detector", "input", "NMS keeps", "mAP@.50IOU", "mAP", "end-to-end img/s",
+                                  "sequential img/s", "model-only img/s", "model size"], tablefmt="github"))
     print("; ".join(f"{k} {v:.3f}" for k, v in r["ratios"].items()))
 
 

@@ -1,5 +1,7 @@
-"""The int8 TFLite runtime: an all-int8 graph, detections that agree with the float model, a disk
-cache keyed by model + options + calibration, and a one-line refusal where TFLite is missing.
+"""The int8 TFLite runtime: an int8 graph (all int8 with ``float_stem=False``; by default all but the
+stem, the input normalisation and first convolution), detections that agree with the float model, a
+disk cache keyed by model + options + calibration, the NMS cap, and a one-line refusal where TFLite
+is missing.
 
 The model is the archive's default stage (real trained weights, whatever stage that is) rebuilt
 at a 256-pixel fixed square: agreement between int8 and float means something only where the
@@ -96,10 +98,25 @@ def held_out(policy, tmp_path_factory) -> np.ndarray:
     return np.stack([prepare(load_rgb(p), policy) for p in paths])
 
 
-def test_the_int8_graph_is_all_int8(int8_model):
-    """Float only at the edges: one QUANTIZE after the float input, one DEQUANTIZE per float output;
-    every other op reads and writes int8 (int32 only for biases and shape arithmetic)."""
-    interpreter, _ = make_interpreter(int8_model, 1)
+@pytest.fixture(scope="module")
+def tiny():
+    """A tiny random-weight detector and a 4-image random calibration set: for graph structure only."""
+    from facessd_archive.model.config import face_config
+    from facessd_archive.model.detector import SSDDetector
+
+    detector = SSDDetector(face_config(input_size=96, depth_multiplier=0.25))
+    rng = np.random.default_rng(0)
+    batches = [rng.uniform(0, 255, (1, 96, 96, 3)).astype(np.float32) for _ in range(4)]
+    return detector, CalibrationSet("random 4", 4, lambda: iter(batches)), batches
+
+
+def test_the_int8_graph_is_all_int8(tiny):
+    """``float_stem=False``: float only at the edges: one QUANTIZE after the float input, one
+    DEQUANTIZE per float output; every other op reads and writes int8 (int32 only for biases and
+    shape arithmetic)."""
+    detector, calibration, _ = tiny
+    model = quantize.convert_to_int8(detector, calibration, Int8Options(4, float_stem=False))
+    interpreter, _ = make_interpreter(model, 1)
     dtypes = {t["index"]: np.dtype(t["dtype"]).name for t in interpreter.get_tensor_details()}
     float_tensors = {i for i, d in dtypes.items() if d == "float32"}
     assert len(float_tensors) == 3  # images in, box encodings and logits out
@@ -117,8 +134,35 @@ def test_the_int8_graph_is_all_int8(int8_model):
         else:
             assert "float32" not in ins + outs, op
     assert compute_ops >= 20
-    types = tensor_types(int8_model)
+    types = tensor_types(model)
     assert types["int8"] > types.get("int32", 0) and types["float32"] == 3
+
+
+def test_the_default_int8_graph_keeps_only_the_stem_float(tiny):
+    """Default ``float_stem``: the normalisation and the first convolution run in float (XNNPACK's
+    direct kernel for 3-channel input), then one QUANTIZE; every later op is int8 up to the outputs."""
+    detector, calibration, batches = tiny
+    model = quantize.convert_to_int8(detector, calibration, Int8Options(4))
+    interpreter, _ = make_interpreter(model, 1)
+    dtypes = {t["index"]: np.dtype(t["dtype"]).name for t in interpreter.get_tensor_details()}
+    ops = interpreter._get_ops_details()
+    first_quantize = next(k for k, op in enumerate(ops) if op["op_name"] == "QUANTIZE")
+    stem, rest = ops[:first_quantize], ops[first_quantize + 1:]
+    assert [op["op_name"] for op in stem].count("CONV_2D") == 1 and stem[-1]["op_name"] == "CONV_2D"
+    assert all(dtypes[i] == "float32" for op in stem for i in op["outputs"])
+    assert dtypes[ops[first_quantize]["inputs"][0]] == "float32" and dtypes[ops[first_quantize]["outputs"][0]] == "int8"
+    convs = 0
+    for op in rest:
+        ins = [dtypes[i] for i in op["inputs"] if i >= 0]
+        outs = [dtypes[i] for i in op["outputs"] if i >= 0]
+        if op["op_name"] == "DEQUANTIZE":
+            assert ins == ["int8"] and outs == ["float32"]
+        else:
+            assert "float32" not in ins + outs, op
+            convs += op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D")
+    assert convs >= 20
+    outputs = TFLiteRuntime(detector, model=model)(batches[0])
+    assert outputs.boxes.shape[0] == 1 and np.isfinite(outputs.scores).all()
 
 
 def test_int8_detections_agree_with_float(detector, int8_model, held_out, cache_dir):
@@ -165,6 +209,7 @@ def test_the_int8_model_is_cached_and_reused(detector, calibration, cache_dir, i
     fewer = CalibrationSet(calibration.identity.replace(f"first {CALIBRATION}", "first 8"), 8, calibration.batches)
     assert int8_cache_path(detector, fewer, options, cache_dir) != path
     assert int8_cache_path(detector, calibration, Int8Options(CALIBRATION, float_heads=True), cache_dir) != path
+    assert int8_cache_path(detector, calibration, Int8Options(CALIBRATION, float_stem=False), cache_dir) != path
     # A damaged cache file is converted again, not loaded.
     path.write_bytes(b"not a model")
     monkeypatch.undo()
@@ -203,17 +248,11 @@ def test_cli_refuses_tflite_int8_without_tflite(monkeypatch, stage_folder):
     assert len(lines) == 1 and "TFLite interpreter" in lines[0], result.output
 
 
-def test_float_heads_keeps_only_the_box_predictors_float():
+def test_float_heads_keeps_only_the_box_predictors_float(tiny):
     """The fix for accuracy lost in the heads: their convolutions (and what follows them) run in
-    float through selective quantization; the backbone stays int8."""
-    from facessd_archive.model.config import face_config
-    from facessd_archive.model.detector import SSDDetector
-
-    tiny = SSDDetector(face_config(input_size=96, depth_multiplier=0.25))
-    rng = np.random.default_rng(0)
-    batches = [rng.uniform(0, 255, (1, 96, 96, 3)).astype(np.float32) for _ in range(4)]
-    calibration = CalibrationSet("random 4", 4, lambda: iter(batches))
-    model = quantize.convert_to_int8(tiny, calibration, Int8Options(4, float_heads=True))
+    float through selective quantization; the backbone stays int8 (stem too, with ``float_stem=False``)."""
+    tiny, calibration, batches = tiny
+    model = quantize.convert_to_int8(tiny, calibration, Int8Options(4, float_heads=True, float_stem=False))
     interpreter, _ = make_interpreter(model, 1)
     dtypes = {t["index"]: np.dtype(t["dtype"]).name for t in interpreter.get_tensor_details()}
     convs = [(dtypes[op["inputs"][0]]) for op in interpreter._get_ops_details() if op["op_name"] == "CONV_2D"]
@@ -221,3 +260,24 @@ def test_float_heads_keeps_only_the_box_predictors_float():
     assert convs.count("float32") == heads and convs.count("int8") == len(convs) - heads > 10
     outputs = TFLiteRuntime(tiny, model=model)(batches[0])
     assert outputs.boxes.shape[0] == 1 and np.isfinite(outputs.scores).all()
+
+
+def test_a_smaller_nms_cap_keeps_the_same_best_detections(detector, held_out, cache_dir):
+    """NMS keeps boxes in descending score order, so a cap of 100 gives the first 100 of the
+    stage's own cap (750 on the WIDER presets): what COCO's mAP and AR@100 read."""
+    own = TFLiteRuntime(detector, cache_dir=cache_dir)
+    capped = TFLiteRuntime(detector, cache_dir=cache_dir, max_detections=100)
+    assert own.max_detections == detector.config.postprocess.max_detections and capped.max_detections == 100
+    a, b = own(held_out), capped(held_out)
+    assert b.boxes.shape[1] == 100
+    for i in range(len(held_out)):
+        n = int(b.num_detections[i])
+        assert n == min(int(a.num_detections[i]), 100)
+        np.testing.assert_array_equal(b.scores[i, :n], a.scores[i, :n])
+        np.testing.assert_array_equal(b.boxes[i, :n], a.boxes[i, :n])
+    capped.max_detections = own.max_detections  # settable: back to the model's own post-processing
+    assert np.array_equal(capped(held_out).scores, a.scores)
+    with pytest.raises(ConfigError, match="max_detections must be >= 1"):
+        capped.max_detections = 0
+    with pytest.raises(ConfigError, match="applies to the TFLite runtimes"):
+        make_runtime(detector, "tf", max_detections=100)
