@@ -1,21 +1,22 @@
-"""Full-integer (int8) post-training quantization of the SSD network, cached on disk like the float model.
+"""Integer (int8) post-training quantization of the SSD network, cached on disk like the float model.
 
 What people deploy on CPUs and phones is int8 (the OD API's own face model was
 ``facessd_mobilenet_v2_quantized``). ``convert_to_int8`` gives the network of ``frozen_network``
 (pixels -> box encodings, class logits) with int8 weights (per output channel, TFLite's default)
 and int8 activations whose ranges come from a calibration set of real images prepared exactly as
-at inference (same ``ResizePolicy``). Only the model's edges stay float: a quantize op after the
-float32 ``images`` input and a dequantize before each float32 output, so the runtime feeds pixels
-and gets the same outputs as the float model; decode and NMS run afterwards in float, as for
-every runtime.
+at inference (same ``ResizePolicy``). Float stays at the edges: the float32 ``images`` input (and,
+by default, the stem below, then one quantize op) and a dequantize before each float32 output, so
+the runtime feeds pixels and gets the same outputs as the float model; decode and NMS run
+afterwards in float, as for every runtime.
 
 ``Int8Options.float_stem`` (default) keeps the stem in float: the input normalisation and the
 first convolution (3 input channels, stride 2), with one quantize op after it. XNNPACK runs that
 convolution with a direct float kernel made for 3-channel images, while int8 runs it as a generic
 integer GEMM over 27-deep rows, and the int8 normalisation costs two requantizing passes over the
 whole input: on the default stage at 416 (2-core AMD EPYC, AVX-512 VNNI) the float stem made the
-network 8-10 % faster (6.7 vs 7.3 ms a photo) for 0.04 % of its multiply-adds. ``float_stem=False``
-gives the all-int8 graph (float only at the edges) that integer-only accelerators need.
+network 8-10 % faster (6.7 vs 7.3 ms a photo); that layer is about 3 % of its multiply-adds.
+``float_stem=False`` gives the all-int8 graph (float only at the edges) that integer-only
+accelerators need.
 
 ``Int8Options.float_heads`` keeps the box-predictor heads (the last convolutions and what follows
 them) in float: the fix to reach for when int8 loses accuracy in the heads (see docs/runtimes.md
