@@ -29,10 +29,10 @@ from facessd_archive.data.synthetic.benchmark import sample_benchmark
 from facessd_archive.model.config import face_config
 from facessd_archive.train.settings import TrainSettings
 from facessd_archive.train.trainer import train
-out = sys.argv[1]
+out, steps, lr = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 config = face_config(input_size=64, depth_multiplier=0.25)
-settings = TrainSettings(steps=2, batch_size=4, warmup_steps=0, augment=False, summary_every=1, checkpoint_every=2,
-                         learning_rate=1e-4, optimizer="momentum")
+settings = TrainSettings(steps=steps, batch_size=4, warmup_steps=0, augment=False, summary_every=1,
+                         checkpoint_every=steps, learning_rate=lr, optimizer="momentum")
 samples = sample_benchmark(seed=0, num_images=8, cache_dir=out + "/synthetic")
 def weights(result):
     return {v.path: np.asarray(v.numpy()) for v in result.detector.network.weights}
@@ -51,12 +51,11 @@ one = train(config, settings, samples, out + "/one", init_from=out + "/init", pr
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 two = train(config, settings, samples, out + "/two", init_from=out + "/init", progress=False, strategy=strategy)
 a, b = weights(one), weights(two)
+trainable = [v.path for v in one.detector.network.trainable_weights]
 print(json.dumps({
     "replicas": strategy.num_replicas_in_sync,
-    "max_weight_diff": max(float(np.abs(a[k] - b[k]).max()) for k in a),
-    "max_update": max(float(np.abs(a[k] - start[k]).max()) for k in a),
-    "head_diff": max(float(np.abs(a[k] - b[k]).max()) for k in a if k.startswith("BoxPredictor")),
-    "head_update": max(float(np.abs(a[k] - start[k]).max()) for k in a if k.startswith("BoxPredictor")),
+    "max_weight_diff": max(float(np.abs(a[k] - b[k]).max()) for k in trainable),
+    "max_update": max(float(np.abs(a[k] - start[k]).max()) for k in trainable),
     "loss_one": [h["Loss/total_loss"] for h in one.history], "loss_two": [h["Loss/total_loss"] for h in two.history],
     "matches": [[h["num_matches"] for h in one.history], [h["num_matches"] for h in two.history]]}))
 '''
@@ -71,15 +70,27 @@ print(json.dumps({"chief": is_chief(strategy), "replicas": strategy.num_replicas
 '''
 
 
-def _run(script: str, out: Path, env: dict | None = None, timeout: int = 900) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", script, str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+def _run(script: str, out: Path, env: dict | None = None, args: tuple = ("2", "1e-4")) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", script, str(out), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})})
+
+
+# Why a learning rate of 1e-7: this untrained tiny network is extremely sharp. The Hessian's largest
+# eigenvalue at the start is about -3.3e7 (power iteration in float64), so each step of plain gradient
+# descent multiplies a difference along that direction by 1 + lr * 3.3e7: x3300 at lr 1e-4. There two
+# float32 runs of the *same* device differ from the float64 run by 60 % of the update after two steps
+# (one device 0.70, mirrored 0.47 of the largest update): rounding, amplified, not the strategy.
+# At lr 1e-7 (x4.3 per step) float rounding stays small, and real mistakes still show: normalising the
+# loss per replica gives 0.50 of the update, unsynchronised batch norm 2.2; the correct step 0.007.
+# docs/distributed.md, "Is mirrored the same step?", has the measurements and the script.
+MIRRORED_STEPS, MIRRORED_LR = 3, 1e-7
+WEIGHT_TOLERANCE = 2e-2  # of the largest weight update
 
 
 @pytest.fixture(scope="module")
 def mirrored(tmp_path_factory) -> dict:
     """One device and MirroredStrategy over two logical CPU devices, from the same weights (one subprocess)."""
-    process = _run(MIRRORED, tmp_path_factory.mktemp("mirrored"))
+    process = _run(MIRRORED, tmp_path_factory.mktemp("mirrored"), args=(str(MIRRORED_STEPS), str(MIRRORED_LR)))
     stdout, stderr = process.communicate(timeout=900)
     assert process.returncode == 0, stderr[-3000:]
     return json.loads(stdout.strip().splitlines()[-1])
@@ -90,16 +101,14 @@ def test_mirrored_over_two_cpu_devices_computes_the_single_device_step(mirrored)
     r = mirrored
     assert r["replicas"] == 2
     assert r["matches"][0] == r["matches"][1]  # the same images, split over the replicas
-    np.testing.assert_allclose(r["loss_one"][0], r["loss_two"][0], rtol=1e-5)  # the same first forward pass
-    np.testing.assert_allclose(r["loss_one"], r["loss_two"], rtol=0.05)
-    assert r["head_diff"] <= 0.1 * r["head_update"]
+    assert len(r["loss_one"]) == MIRRORED_STEPS
+    np.testing.assert_allclose(r["loss_one"], r["loss_two"], rtol=1e-5)  # every step's loss
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="open: the backbone's update under MirroredStrategy differs from one device's by more "
-                          "than float rounding (docs/distributed.md, 'What was tested where')", strict=False)
 def test_mirrored_weights_equal_one_device_within_float_tolerance(mirrored):
-    assert mirrored["max_weight_diff"] <= 1e-3 * mirrored["max_update"], mirrored
+    assert mirrored["max_update"] > 1e-6, mirrored  # the steps did move the weights
+    assert mirrored["max_weight_diff"] <= WEIGHT_TOLERANCE * mirrored["max_update"], mirrored
 
 
 def _free_ports(n: int) -> list[int]:
