@@ -118,9 +118,16 @@ def _emit(results, loaded, as_json, report_dir):
 @click.option("--predictions", "predictions_dir", type=click.Path(path_type=Path), default=None,
               help="Score the detections in this WIDER-layout folder (from --save-predictions or any WIDER "
                    "tool) instead of running a detector.")
+@click.option("--strategy", "strategy_name", type=click.Choice(["default", "mirrored", "multiworker", "tpu"]),
+              default=None,
+              help="Run the SSD graph under this tf.distribute strategy with static shapes (one padded square "
+                   "input, --batch-size images per global batch, fixed-size NMS), as a TPU needs: default (one "
+                   "device), mirrored (all local GPUs), multiworker (TF_CONFIG), tpu. See docs/distributed.md.")
+@click.option("--tpu", "tpu_name", default=None, metavar="NAME",
+              help="With --strategy tpu: the TPU's name or address (default: the local TPU of a Cloud TPU VM).")
 def evaluate(detector, benchmark, fmt, split, skip_bad, batch_size, archive_root, as_json, report_dir,
              protocol, wider_eval_dir, runtime, max_side, original_size, detector_option, record, save_dir,
-             predictions_dir) -> None:
+             predictions_dir, strategy_name, tpu_name) -> None:
     """COCO mAP (and WIDER's AP with --protocol wider) and speed of DETECTOR on a face benchmark.
 
     DETECTOR is an archived stage id (e.g. keypoints/v1/NAME), a model folder or checkpoint,
@@ -130,6 +137,16 @@ def evaluate(detector, benchmark, fmt, split, skip_bad, batch_size, archive_root
     from facessd_archive.evaluate.api import (evaluate_predictions, record_evaluation, recorded_verdict,
                                               resolve_detector, save_predictions)
 
+    if tpu_name is not None and strategy_name != "tpu":
+        raise click.UsageError("--tpu needs --strategy tpu")
+    if strategy_name is not None and predictions_dir is not None:
+        raise click.UsageError("--strategy runs a detector; --predictions scores saved detections")
+    distribution, chief = None, True
+    if strategy_name is not None:  # first: multiworker and tpu configure TensorFlow before anything runs
+        from facessd_archive.train.strategies import is_chief, make_strategy
+
+        distribution = make_strategy(strategy_name, tpu=tpu_name)
+        chief = is_chief(distribution)  # every worker gets the figures; only the chief writes files
     if detector is not None and detector_option is not None and detector != detector_option:
         raise click.UsageError("give the detector once: as DETECTOR or as --detector")
     detector = detector or detector_option
@@ -144,10 +161,14 @@ def evaluate(detector, benchmark, fmt, split, skip_bad, batch_size, archive_root
         result = evaluate_predictions(predictions_dir, loaded, wider)
     else:
         resolved = resolve_detector(detector, runtime=runtime, archive_root=archive_root, max_side=max_side,
-                                    original_size=original_size)
+                                    original_size=original_size, strategy=distribution, batch_size=batch_size,
+                                    strategy_name=strategy_name)
         if record and resolved.stage_id is None:
             raise click.UsageError("--record needs DETECTOR to be an archived stage")
         result = _run(resolved, loaded, batch_size, wider)
+    if not chief:
+        save_dir = report_dir = None
+        record = False
     if save_dir is not None:
         written = save_predictions(save_dir, loaded, result)
         click.echo(f"predictions for {len(written)} image(s) written to {save_dir}", err=True)

@@ -8,6 +8,7 @@ sample benchmark), runs, and returns ``EvaluationResult``s: the report (COCO met
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ContextManager, Sequence
@@ -17,6 +18,7 @@ from facessd_archive.errors import ConfigError, DataError
 from facessd_archive.evaluate.evaluation import (BenchmarkInfo, EvaluationReport, EvaluationResult, evaluate_detector,
                                                  score_detections)
 from facessd_archive.evaluate.runner import BatchDetector, load_ssd_batch_detector
+from facessd_archive.evaluate.strategy_runtime import StrategyRuntime
 
 if TYPE_CHECKING:
     from facessd_archive.evaluate.wider_protocol import WiderGroundTruth
@@ -89,17 +91,25 @@ class ResolvedDetector:
 
 
 def resolve_detector(spec: str | None, runtime: str = "tf", archive_root: Path | None = None,
-                     max_side: int | None = None, original_size: bool = False) -> ResolvedDetector:
+                     max_side: int | None = None, original_size: bool = False, strategy=None,
+                     batch_size: int = 8, strategy_name: str | None = None) -> ResolvedDetector:
     """``None`` -> the archive's default stage; a peer name; an existing path; else a stage id.
 
     ``max_side`` / ``original_size`` override the model's own resizer (``evaluate.resizing``):
     keep the aspect ratio, scale the longer side to at most ``max_side`` or not at all.
+    ``strategy`` (a ``tf.distribute.Strategy``) runs the SSD graph on its replicas with static shapes,
+    ``batch_size`` images a global batch (``evaluate.strategy_runtime``).
     """
+    load = functools.partial(load_ssd_batch_detector, runtime=runtime, max_side=max_side,
+                             original_size=original_size, strategy=strategy, batch_size=batch_size,
+                             strategy_name=strategy_name)
     if spec in PEER_NAMES:
         from facessd_archive.evaluate.peers import make_peer
 
         if runtime != "tf":
             raise ConfigError(f"--runtime {runtime} applies to SSD models, not the peer {spec!r}")
+        if strategy is not None:
+            raise ConfigError(f"--strategy applies to SSD models, not the peer {spec!r}")
         return ResolvedDetector(make_peer(spec), runtime="native")
     from facessd_archive.archive import open_archive, stage_weights_folder
 
@@ -108,12 +118,12 @@ def resolve_detector(spec: str | None, runtime: str = "tf", archive_root: Path |
     # Any other existing path is a model folder, and no archive is opened (or seeded) for it.
     if spec is not None and Path(spec).exists() and not (_looks_like_stage_id(spec) and
                                                          open_archive(archive_root).exists(spec)):
-        detector, config = load_ssd_batch_detector(Path(spec), Path(spec).name, runtime, max_side, original_size)
+        detector, config = load(Path(spec), Path(spec).name)
         return ResolvedDetector(detector, _runtime_label(runtime, detector), input_size=config.input_size)
     archive = open_archive(archive_root)
     stage = archive.default_stage() if spec is None else archive.get(spec)
     folder = stage_weights_folder(stage.stage_id, archive=archive)
-    detector, config = load_ssd_batch_detector(folder, stage.stage_id, runtime, max_side, original_size)
+    detector, config = load(folder, stage.stage_id)
     return ResolvedDetector(detector, _runtime_label(runtime, detector), stage_id=stage.stage_id,
                             recorded=_recorded_by_benchmark(stage.manifest.evaluations),
                             input_size=config.input_size)
@@ -134,6 +144,8 @@ def _runtime_label(runtime: str, detector) -> str:
     """``tf`` for a squashed square input; ``tf, original size`` / ``tf, longer side at most 640``
     otherwise, so tables and recorded figures say how the image met the network."""
     policy = detector.policy
+    if isinstance(detector.runtime, StrategyRuntime):
+        runtime = detector.runtime.name  # "tf, --strategy mirrored (2 replicas)": another graph (static NMS)
     return runtime if policy.kind == "square" else f"{runtime}, {policy.describe()}"
 
 

@@ -99,7 +99,8 @@ class SSDBatchDetector:
 
 
 def load_ssd_batch_detector(folder: Path, name: str, runtime: str = "tf", max_side: int | None = None,
-                            original_size: bool = False) -> tuple[SSDBatchDetector, "ModelConfig"]:
+                            original_size: bool = False, strategy=None, batch_size: int = 8,
+                            strategy_name: str | None = None) -> tuple[SSDBatchDetector, "ModelConfig"]:
     """A model folder as a ``BatchDetector``, with the resize policy of its config unless
     ``max_side`` / ``original_size`` override it (see ``resizing.resize_policy``).
 
@@ -107,12 +108,17 @@ def load_ssd_batch_detector(folder: Path, name: str, runtime: str = "tf", max_si
     one fixed shape, so keep-aspect becomes the image scaled to fit ``max_side`` and zero-padded to
     one square (``resizing.fixed_square``; original size is refused in one line), and the network
     is built at that square with the anchors of its one grid.
+
+    ``strategy`` (a ``tf.distribute.Strategy``, ``--strategy``) runs the TF graph on its replicas with
+    static shapes (``strategy_runtime.py``): one square as for TFLite, ``batch_size`` the global batch.
     """
     from facessd_archive.evaluate.runtimes import make_runtime
     from facessd_archive.model.checkpoint import load_config, load_detector
 
     config = load_config(find_checkpoint(Path(folder))[0])
     policy = resize_policy(config, max_side=max_side, original_size=original_size)
+    if strategy is not None:
+        return _load_under_strategy(folder, name, runtime, policy, strategy, batch_size, strategy_name), config
     if policy.kind == "square":
         detector = load_detector(Path(folder))
     elif runtime == "tf":
@@ -121,6 +127,30 @@ def load_ssd_batch_detector(folder: Path, name: str, runtime: str = "tf", max_si
         policy = fixed_square(policy, runtime)
         detector = load_detector(Path(folder), input_size=policy.square_side)
     return SSDBatchDetector(make_runtime(detector, runtime, policy=policy), name=name, policy=policy), config
+
+
+def _load_under_strategy(folder: Path, name: str, runtime: str, policy: ResizePolicy, strategy, batch_size: int,
+                         strategy_name: str | None) -> SSDBatchDetector:
+    from facessd_archive.errors import ConfigError
+    from facessd_archive.evaluate.strategy_runtime import StrategyRuntime
+    from facessd_archive.model.checkpoint import load_detector
+
+    label = strategy_name or type(strategy).__name__
+    if runtime != "tf":
+        raise ConfigError(f"--strategy {label} runs the TensorFlow graph: use it with --runtime tf")
+    if policy.kind != "square" and policy.max_side is None:
+        raise ConfigError(f"--strategy {label} runs one fixed input shape (as a TPU needs) and cannot run each "
+                          f"image at its original size: give --max-side N (the image scaled to fit N, "
+                          f"zero-padded to a square)")
+    if policy.kind != "square":
+        policy = fixed_square(policy, runtime)
+    with strategy.scope():
+        detector = load_detector(Path(folder), input_size=policy.size if policy.kind == "square"
+                                 else policy.square_side)
+    replicas = strategy.num_replicas_in_sync
+    runtime_label = f"tf, --strategy {label} ({replicas} replica{'s' if replicas > 1 else ''})"
+    return SSDBatchDetector(StrategyRuntime(detector, strategy, batch_size, label=runtime_label), name=name,
+                            policy=policy)
 
 
 @dataclass
