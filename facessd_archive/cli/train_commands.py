@@ -114,10 +114,8 @@ def train(data_roots: tuple[Path, ...], data_format: str | None, splits: tuple[P
             raise click.UsageError("--schedule and --stage-prefix go together")
         if input_size is not None or init_from is not None:
             raise click.UsageError("with --schedule the sizes are in the schedule, and --from names the start")
-        if distribution is not None:
-            raise click.UsageError("--schedule runs under the default strategy for now")
         _train_schedule(schedule, stage_prefix, options, samples, source, data_roots, splits, out_dir, from_stage,
-                        evaluation, allow_partial, archive_root)
+                        evaluation, allow_partial, archive_root, distribution)
         return
     start: StartingPoint | None = None
     if from_stage is not None:
@@ -143,11 +141,12 @@ def train(data_roots: tuple[Path, ...], data_format: str | None, splits: tuple[P
 
 def _train_schedule(schedule: str, prefix: str, options, samples, source: str, data_roots: tuple[Path, ...],
                     splits: tuple[Path, ...], out_dir: Path, from_stage: str | None, evaluation, allow_partial: bool,
-                    archive_root: Path | None) -> None:
+                    archive_root: Path | None, strategy=None) -> None:
     from facessd_archive.archive import open_archive
     from facessd_archive.archive.records import DatasetRef
     from facessd_archive.evaluate.evaluation import hardware_description
     from facessd_archive.train.progressive import parse_schedule, run_schedule
+    from facessd_archive.train.strategies import describe
 
     stages = parse_schedule(schedule)
     dataset_id = "+".join(r.name for r in data_roots) if data_roots else "sample"
@@ -155,7 +154,8 @@ def _train_schedule(schedule: str, prefix: str, options, samples, source: str, d
     click.echo(f"schedule {schedule} on {len(samples)} images from {source} -> {out_dir}", err=True)
     done = run_schedule(open_archive(archive_root), stages, prefix, options, samples, out_dir,
                         dataset=DatasetRef(dataset_id, split=split), from_stage=from_stage, evaluation=evaluation,
-                        allow_partial=allow_partial, hardware=hardware_description())
+                        allow_partial=allow_partial, strategy=strategy,
+                        hardware=hardware_description() + (f"; {describe(strategy)}" if strategy is not None else ""))
     for stage_id in done.stage_ids:
         click.echo(f"{stage_id}: {'sealed' if stage_id in done.sealed_now else 'sealed before'}")
 

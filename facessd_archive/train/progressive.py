@@ -12,6 +12,11 @@ Stage ids follow the original repository's names, the step count being the cumul
 ``RUNS/schedule.json`` records the plan and the stages sealed so far. Running the same command
 again after a kill skips the sealed stages and resumes the stage that was training from its last
 checkpoint (``RUNS/<n>-<size>/``); a different plan in the same folder is refused.
+
+Under a ``tf.distribute`` strategy every stage trains on its replicas (``trainer.train``). With
+several workers only the chief exports, evaluates, seals and writes ``schedule.json``; the others
+train each stage with it and, before the next, wait until the chief has sealed the one it starts
+from (the archive and ``RUNS`` must be on a file system every worker reads).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import dataclasses
 import json
 import shutil
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -30,6 +36,7 @@ from facessd_archive.fileio import atomic_write_json
 from facessd_archive.train.lineage import StartingPoint, export_run, start_from_stage
 from facessd_archive.train.periodic_eval import EvalSpec, TrainingEvaluator
 from facessd_archive.train.plan import RunOptions, model_config_for, train_settings_for
+from facessd_archive.train.strategies import is_chief
 from facessd_archive.train.trainer import train
 
 SCHEDULE_FILE = "schedule.json"
@@ -90,24 +97,31 @@ class ScheduleRun:
 def run_schedule(archive, stages: Sequence[ScheduleStage], prefix: str, options: RunOptions,
                  samples: Sequence[Sample], out_dir: Path, *, dataset=None, from_stage: str | None = None,
                  evaluation: EvalSpec | None = None, allow_partial: bool = False, hardware: str | None = None,
-                 progress: bool = True) -> ScheduleRun:
-    """Train, export, evaluate and seal each stage of ``stages`` in turn (see the module docstring)."""
+                 progress: bool = True, strategy=None, wait_seconds: float = 24 * 3600) -> ScheduleRun:
+    """Train, export, evaluate and seal each stage of ``stages`` in turn (see the module docstring).
+
+    ``strategy`` (``strategies.make_strategy``) trains every stage on its replicas; a worker that is
+    not the chief waits at most ``wait_seconds`` for the chief to seal a stage."""
     from facessd_archive.archive.records import DatasetRef, Evaluation, Training
 
     out_dir = Path(out_dir)
+    chief = strategy is None or is_chief(strategy)
     first: StartingPoint | None = start_from_stage(archive, from_stage) if from_stage else None
     parent_size = archive.get(from_stage).manifest.model_config.input_size if from_stage else None
     ids = schedule_stage_ids(prefix, stages, first.start_step if first else 0, parent_size)
-    state = _load_state(out_dir, stages, prefix, from_stage)
+    state = _load_state(out_dir, stages, prefix, from_stage, write=chief)
     for stage_id in ids:  # before any training: a clash found after hours of it is no help
         if archive.exists(stage_id) and stage_id not in state["sealed"]:
             raise StageExistsError(f"{stage_id} is sealed already (not by this schedule in {out_dir}); "
                                    f"choose another --stage-prefix")
     sealed_now = []
     for i, (stage, stage_id) in enumerate(zip(stages, ids)):
-        if stage_id in state["sealed"] and archive.exists(stage_id):
+        # Another worker reads the chief's schedule.json late or not at all: the archive decides.
+        if (stage_id in state["sealed"] or not chief) and archive.exists(stage_id):
             _say(progress, f"{stage_id}: sealed already, continuing from it")
             continue
+        if i > 0 and not chief:
+            _wait_for_stage(archive, ids[i - 1], wait_seconds)
         start = first if i == 0 else start_from_stage(archive, ids[i - 1])
         stage_options = dataclasses.replace(options, input_size=stage.input_size, steps=stage.steps,
                                             depth_multiplier=options.depth_multiplier if i == 0 else None)
@@ -118,7 +132,10 @@ def run_schedule(archive, stages: Sequence[ScheduleStage], prefix: str, options:
         _say(progress, f"stage {i + 1}/{len(stages)}: {stage_id} ({stage.steps} steps at {stage.input_size}, "
                        f"global steps {settings.start_step}..{settings.steps}) -> {run_dir}")
         train(config, settings, samples, run_dir, init_from=start.weights if start else None, progress=progress,
-              allow_partial=allow_partial, parent=start.parent if start else None, evaluation=evaluation)
+              allow_partial=allow_partial, parent=start.parent if start else None, evaluation=evaluation,
+              strategy=strategy)
+        if not chief:
+            continue  # the chief exports, evaluates and seals
         export = run_dir / EXPORT_DIR
         if export.exists():
             shutil.rmtree(export)  # a half export from a killed attempt
@@ -148,8 +165,20 @@ def run_schedule(archive, stages: Sequence[ScheduleStage], prefix: str, options:
     return ScheduleRun(ids, sealed_now)
 
 
-def _load_state(out_dir: Path, stages: Sequence[ScheduleStage], prefix: str, from_stage: str | None) -> dict:
-    """``schedule.json``: the plan and what is sealed; a different plan in the same folder is refused."""
+def _wait_for_stage(archive, stage_id: str, seconds: float) -> None:
+    """A worker that is not the chief: wait until the chief has sealed ``stage_id``."""
+    deadline = time.monotonic() + seconds
+    while not archive.exists(stage_id):
+        if time.monotonic() > deadline:
+            raise ConfigError(f"waited {seconds:.0f} s for the chief to seal {stage_id}; is the archive on a "
+                              f"file system every worker reads?")
+        time.sleep(1.0)
+
+
+def _load_state(out_dir: Path, stages: Sequence[ScheduleStage], prefix: str, from_stage: str | None,
+                write: bool = True) -> dict:
+    """``schedule.json``: the plan and what is sealed; a different plan in the same folder is refused.
+    ``write=False`` (a worker that is not the chief) only reads it."""
     plan = {"stages": [[s.input_size, s.steps] for s in stages], "prefix": prefix, "from": from_stage}
     path = out_dir / SCHEDULE_FILE
     if path.is_file():
@@ -158,7 +187,9 @@ def _load_state(out_dir: Path, stages: Sequence[ScheduleStage], prefix: str, fro
             raise ConfigError(f"{path}: holds another schedule ({state.get('plan')}); choose a new --out")
         return state
     state = {"plan": plan, "sealed": []}
-    atomic_write_json(path, state)
+    if write:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(path, state)
     return state
 
 
