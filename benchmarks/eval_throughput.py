@@ -14,9 +14,9 @@ model, boxes to pixels; with the background decode/resize pipeline, and without 
 reference), the peers end to end (YuNet at 1 and 2 OpenMP threads, BlazeFace full and short
 range, MTCNN, Haar), and every detector's COCO figures. NMS keeps at most ``--max-detections``
 (default 100, what COCO's mAP reads) per photo in both TFLite runtimes; where the stage's own cap
-differs (750 on the WIDER presets) both runtimes are measured at that cap too. Each detector runs a group of
-``--group`` images, then the next detector the same group, so a change in background load hits
-all alike; ``--rounds`` passes over all images, and a figure is the median pass.
+differs (750 on the WIDER presets) both runtimes are measured at that cap too. Each detector runs
+a group of ``--group`` images, then the next detector the same group, so a change in background
+load hits all alike; ``--rounds`` passes over all images, and a figure is the median pass.
 
 What it does, on the same decoded images:
 1. builds the detector (``--model`` folder, else ``face_config(300, 1.0)`` with He-normal random
