@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
 import pytest
+
+from facessd_archive.archive import Archive
 
 SCRIPT = r'''
 import json, sys
@@ -48,3 +51,61 @@ def test_a_two_stage_schedule_under_mirrored_seals_both_stages(tmp_path):
     assert r["ids"] == r["sealed_now"] == r["schedule"] == [first, second]
     assert r["parents"] == [None, first] and r["parent_hash_ok"]
     assert r["sizes"] == [64, 96]
+
+
+WORKER = r'''
+import json, os, sys
+from pathlib import Path
+from facessd_archive.train.strategies import is_chief, make_strategy
+strategy = make_strategy("multiworker")
+from facessd_archive.archive import Archive
+from facessd_archive.data.synthetic.benchmark import sample_benchmark
+from facessd_archive.train.plan import RunOptions
+from facessd_archive.train.progressive import parse_schedule, run_schedule
+out = Path(sys.argv[1])
+index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
+options = RunOptions(depth_multiplier=0.25, pretrained=False, batch_size=4, warmup_steps=0, checkpoint_every=2)
+done = run_schedule(Archive(out / "archive"), parse_schedule("64:2,96:2"), "keypoints/v9/workers", options,
+                    sample_benchmark(seed=0, num_images=8, cache_dir=out / f"synthetic{index}"), out / "runs",
+                    strategy=strategy, progress=False, hardware="two processes on loopback", wait_seconds=600)
+print(json.dumps({"chief": is_chief(strategy), "ids": done.stage_ids, "sealed_now": done.sealed_now}))
+'''
+
+
+def _free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_a_schedule_on_two_multiworker_processes_is_sealed_once_by_the_chief(tmp_path):
+    """The other worker trains each stage with the chief and waits for the chief's seal before the next."""
+    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    processes = []
+    try:
+        for index in range(2):
+            config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+            processes.append(subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path)], stdout=subprocess.PIPE,
+                                              stderr=subprocess.PIPE, text=True,
+                                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+                                                   "TF_CONFIG": json.dumps(config)}))
+        outputs = [p.communicate(timeout=900) for p in processes]
+    finally:
+        for p in processes:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    for p, (_, stderr) in zip(processes, outputs):
+        assert p.returncode == 0, stderr[-3000:]
+    chief, other = (json.loads(stdout.strip().splitlines()[-1]) for stdout, _ in outputs)
+    first, second = "keypoints/v9/workers_64_2", "keypoints/v9/workers_64_To_96_4"
+    assert chief == {"chief": True, "ids": [first, second], "sealed_now": [first, second]}
+    assert other == {"chief": False, "ids": [first, second], "sealed_now": []}
+    archive = Archive(tmp_path / "archive")
+    assert archive.get(second).manifest.parent.content_hash == archive.get(first).manifest.content_hash
+    assert json.loads((tmp_path / "runs" / "schedule.json").read_text())["sealed"] == [first, second]
