@@ -132,6 +132,32 @@ def test_tflite_detection_postprocess_gives_the_stages_detections(stage, referen
                score_tol=2e-3 if flags else SCORE_TOL)
 
 
+def test_max_detections_caps_both_formats_to_the_stages_best_boxes(stage, reference):
+    """``--max-detections 5``: five outputs, the stage's five best (NMS keeps boxes best first), recorded."""
+    cap = 5
+    lite_dir = _export(stage, "--format", "tflite", "--max-detections", str(cap))
+    assert json.loads((lite_dir / "export.json").read_text())["max_detections"] == cap
+    interpreter = tf.lite.Interpreter(model_path=str(lite_dir / "model.tflite"))
+    interpreter.allocate_tensors()
+    (inp,), outputs = interpreter.get_input_details(), interpreter.get_output_details()
+    assert [list(o["shape"]) for o in outputs] == [[1, cap, 4], [1, cap], [1, cap], [1]]
+    saved_dir = _export(stage, "--format", "saved_model", "--max-detections", str(cap))
+    assert json.loads((saved_dir / "export.json").read_text())["max_detections"] == cap
+    serve = tf.saved_model.load(str(saved_dir / "saved_model")).signatures["serving_default"]
+    for image, (ref_boxes, ref_scores, _) in zip(photos(), reference):
+        resized = tf.image.resize(tf.cast(image[None], tf.float32), [SIZE, SIZE]).numpy()
+        interpreter.set_tensor(inp["index"], (resized * (2.0 / 255.0) - 1.0).astype(np.float32))
+        interpreter.invoke()
+        boxes, _, scores, count = (interpreter.get_tensor(o["index"]) for o in outputs)
+        assert int(count[0]) == cap
+        _agree(np.clip(boxes[0], 0.0, 1.0), scores[0], ref_boxes[:cap], ref_scores[:cap])
+        got = {k: v.numpy() for k, v in serve(input_tensor=tf.constant(image[None])).items()}
+        assert got["detection_boxes"].shape == (1, cap, 4) and int(got["num_detections"][0]) == cap
+        _agree(got["detection_boxes"][0], got["detection_scores"][0], ref_boxes[:cap], ref_scores[:cap])
+    full = json.loads((_export(stage, "--format", "tflite") / "export.json").read_text())
+    assert full["max_detections"] == stage[1].config.postprocess.max_detections  # the stage's own by default
+
+
 def test_what_cannot_be_exported_is_refused(stage):
     root = stage[0]
     result = CliRunner().invoke(main, ["export", STAGE, "--format", "saved_model", "--float16", "--out",

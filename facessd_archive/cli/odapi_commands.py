@@ -76,14 +76,18 @@ def import_command(path: Path, stage_id: str, step: int | None, use_moving_avera
               help="Stages that keep the aspect ratio: scale the longer side to at most N and zero-pad to "
                    "one N x N square (N rounded up to a multiple of 32) [default: the stage's max_dimension, "
                    "else 640]. Not for stages that squash to a square.")
+@click.option("--max-detections", type=click.IntRange(min=1), default=None,
+              help="Return at most N detections (NMS keeps the N best) [default: the stage's own, 750 for the "
+                   "WIDER presets]. The TFLite post-processing op pays for each box it keeps: 100 is what "
+                   "COCO mAP reads and what most apps want.")
 @click.option("--float16", is_flag=True, help="tflite: store the weights as float16 (half the size).")
 @click.option("--int8", is_flag=True,
               help="tflite: int8 weights and activations, calibrated on 300 training images (facemask "
                    "train.txt when ../shared is present, else the synthetic sample benchmark); the "
                    "post-processing op stays float.")
 @archive_option
-def export(stage: str, fmt: str, out_dir: Path, max_side: int | None, float16: bool, int8: bool,
-           archive_dir: Path | None) -> None:
+def export(stage: str, fmt: str, out_dir: Path, max_side: int | None, max_detections: int | None, float16: bool,
+           int8: bool, archive_dir: Path | None) -> None:
     """Export STAGE (a stage id or a model folder) as a SavedModel or a TFLite model.
 
     \b
@@ -91,6 +95,7 @@ def export(stage: str, fmt: str, out_dir: Path, max_side: int | None, float16: b
       facessd export keypoints/v1/facemask_384x384_dm050_8K --format tflite --float16 --out exported/
       facessd export keypoints/v1/facemask_384x384_dm050_8K --format tflite --int8 --out exported/
       facessd export keypoints/v1/wider_384_To_640_dm050_6K3 --format tflite --max-side 640 --out exported/
+      facessd export keypoints/v1/wider_facemask_320_mnv2_2K --format tflite --int8 --max-detections 100 --out exported/
     """
     from facessd_archive.odapi.export import (export_policy, export_saved_model, export_tflite, float16_weights,
                                               int8_option, load_for_export)
@@ -102,12 +107,13 @@ def export(stage: str, fmt: str, out_dir: Path, max_side: int | None, float16: b
     detector, label = load_for_export(stage, archive_dir)
     policy = export_policy(detector.config, max_side)  # refuses --max-side on a squashed-square stage
     if fmt == "saved_model":
-        path = export_saved_model(detector, out_dir, max_side=max_side, name=label)
+        path = export_saved_model(detector, out_dir, max_side=max_side, name=label, max_detections=max_detections)
     else:
         options = [float16_weights] if float16 else []
         if int8:
             options = [int8_option(detector, max_side)]
-        path = export_tflite(detector, out_dir, options=options, max_side=max_side, name=label)
+        path = export_tflite(detector, out_dir, options=options, max_side=max_side, name=label,
+                             max_detections=max_detections)
     click.echo(f"exported {label} -> {path} (input: {policy.describe()})")
 
 

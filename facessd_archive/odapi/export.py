@@ -18,6 +18,12 @@ background column first and anchors as (ycenter, xcenter, h, w), as the OD API's
 ``float16=True`` stores the weights as float16 (half the bytes, computed in float32). Converter
 options are functions taking the converter, so more (``--int8``) plug in without changing this.
 
+**How many detections** (N above): the stage's ``postprocess.max_detections`` unless
+``max_detections`` caps it (``--max-detections``). The WIDER presets keep 750 for crowds, and
+``TFLite_Detection_PostProcess`` pays for every box it keeps (about 7.7 ms a photo at 750 against
+0.9 ms at 100 on the default stage, docs/runtimes.md); the OD API's mobile exports keep 100 or 10.
+NMS keeps boxes best first, so a cap keeps the same best boxes.
+
 **Stages that keep the aspect ratio** (``keep_aspect_ratio`` resizer, the ``wider`` presets) export
 as the OD API's ``keep_aspect_ratio_resizer`` with ``pad_to_max_dimension``: one fixed square.
 ``max_side`` N (default: the stage's ``max_dimension``, else ``DEFAULT_MAX_SIDE``) gives the policy
@@ -85,6 +91,18 @@ def export_policy(config, max_side: int | None = None) -> ResizePolicy:
     return fixed_square(resize_policy(config, max_side=side), "export")
 
 
+def with_max_detections(detector: SSDDetector, max_detections: int | None) -> SSDDetector:
+    """``detector`` with NMS keeping at most ``max_detections`` boxes (None: the stage's own); the
+    same network, only the post-processing setting differs."""
+    if max_detections is None or max_detections == detector.config.postprocess.max_detections:
+        return detector
+    if max_detections < 1:
+        raise ConfigError(f"export: --max-detections must be >= 1, got {max_detections}")
+    pp = dataclasses.replace(detector.config.postprocess, max_detections=int(max_detections))
+    config = dataclasses.replace(detector.config, postprocess=pp)
+    return SSDDetector(config, network=detector.network)
+
+
 def _square_detector(detector: SSDDetector, policy: ResizePolicy) -> SSDDetector:
     """``detector`` itself for a squashed square; for a padded square, the same weights built at
     ``square_side`` x ``square_side`` (the network is fully convolutional), anchors of that grid."""
@@ -105,11 +123,14 @@ def _square_detector(detector: SSDDetector, policy: ResizePolicy) -> SSDDetector
     return square
 
 
-def export_info(policy: ResizePolicy, fmt: str, name: str | None = None) -> dict:
-    """What ``export.json`` records: the input, the resize rule and what the boxes are normalised to."""
+def export_info(policy: ResizePolicy, fmt: str, name: str | None = None, max_detections: int | None = None) -> dict:
+    """What ``export.json`` records: the input, the resize rule, what the boxes are normalised to and
+    how many detections the model returns at most."""
     info: dict = {"format": fmt}
     if name is not None:
         info["stage"] = name
+    if max_detections is not None:
+        info["max_detections"] = int(max_detections)
     if policy.kind == "square":
         s = policy.size
         info.update(resize=f"squashed to {s}x{s} (bilinear)", input_side=s,
@@ -189,9 +210,11 @@ def label_map_text(class_names: Sequence[str]) -> str:
 
 
 def export_saved_model(detector: SSDDetector, out_dir: str | Path, max_side: int | None = None,
-                       name: str | None = None) -> Path:
+                       name: str | None = None, max_detections: int | None = None) -> Path:
     """Write ``out_dir/saved_model`` (replaced whole, never half-written), ``out_dir/label_map.pbtxt``
-    and ``out_dir/export.json``; ``max_side`` for keep-aspect stages only (``export_policy``)."""
+    and ``out_dir/export.json``; ``max_side`` for keep-aspect stages only (``export_policy``);
+    ``max_detections`` caps NMS below the stage's own (``with_max_detections``)."""
+    detector = with_max_detections(detector, max_detections)
     policy = export_policy(detector.config, max_side)
     detector = _square_detector(detector, policy)
     out_dir = Path(out_dir)
@@ -210,7 +233,7 @@ def export_saved_model(detector: SSDDetector, out_dir: str | Path, max_side: int
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     atomic_write_bytes(out_dir / LABEL_MAP_FILE, label_map_text(detector.config.class_names).encode())
-    _write_info(out_dir, export_info(policy, "saved_model", name))
+    _write_info(out_dir, export_info(policy, "saved_model", name, detector.config.postprocess.max_detections))
     return target
 
 
@@ -328,10 +351,13 @@ def tflite_export_info(data: bytes) -> dict | None:
 
 
 def export_tflite(detector: SSDDetector, out_dir: str | Path, options: Sequence[ConverterOption] = (),
-                  max_side: int | None = None, name: str | None = None) -> Path:
+                  max_side: int | None = None, name: str | None = None, max_detections: int | None = None) -> Path:
     """Write ``out_dir/model.tflite`` (atomically), ``out_dir/labels.txt`` (one class name a line)
-    and ``out_dir/export.json``; ``max_side`` for keep-aspect stages only (``export_policy``)."""
-    info = export_info(export_policy(detector.config, max_side), "tflite", name)
+    and ``out_dir/export.json``; ``max_side`` for keep-aspect stages only (``export_policy``);
+    ``max_detections`` caps the post-processing op below the stage's own (``with_max_detections``)."""
+    detector = with_max_detections(detector, max_detections)
+    info = export_info(export_policy(detector.config, max_side), "tflite", name,
+                       detector.config.postprocess.max_detections)
     data = tflite_model(detector, options, max_side, info)
     out_dir = Path(out_dir)
     path = out_dir / TFLITE_FILE
