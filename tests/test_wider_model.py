@@ -141,3 +141,20 @@ def test_the_wider_config_round_trips_through_a_sealed_stage_json(tmp_path):
     again = Manifest.load(stage.folder / "stage.json")
     assert again.model_config == config and again.content_hash == stage.manifest.content_hash
     assert archive.get("keypoints/v1/wider_tiny").manifest.model_config.anchors.kind == "multiscale"
+
+
+def test_fpn_upsampling_is_keras_nearest_and_one_xnnpack_graph_in_tflite():
+    """NearestUpsample2x gives UpSampling2D(nearest)'s values exactly, and the converted network has
+    no TILE (not an XNNPACK op: it split the delegated graph) but DEPTH_TO_SPACE (an XNNPACK op)."""
+    from facessd_archive.evaluate.tflite_runtime import convert_to_tflite
+    from facessd_archive.model.layers import NearestUpsample2x
+
+    x = tf.random.stateless_normal([2, 5, 7, 3], seed=[1, 2])
+    expected = keras.layers.UpSampling2D(2, interpolation="nearest")(x)
+    np.testing.assert_array_equal(NearestUpsample2x()(x).numpy(), expected.numpy())
+    assert NearestUpsample2x().compute_output_shape((None, None, 7, 3)) == (None, None, 14, 3)
+    detector = SSDDetector(TINY)
+    ops = [op["op_name"] for op in tf.lite.Interpreter(model_content=convert_to_tflite(detector))._get_ops_details()]
+    maps = detector.config.feature_maps
+    assert maps.fpn_depth > 0 and len(maps.taps) >= 2  # the wider preset has an FPN to upsample in
+    assert "TILE" not in ops and ops.count("DEPTH_TO_SPACE") == len(maps.taps) - 1

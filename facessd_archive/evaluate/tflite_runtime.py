@@ -45,7 +45,7 @@ from facessd_archive.model.detector import SSDDetector
 from facessd_archive.model.postprocess import postprocess
 from facessd_archive.tf_logs import tflite_info_dropped
 
-CONVERTER_VERSION = "facessd-tflite-v1"  # bump when the converted graph changes (signature, ops, options)
+CONVERTER_VERSION = "facessd-tflite-v2"  # bump when the converted graph changes (signature, ops, options)
 BATCH_MODES = ("parallel", "loop", "resize")
 
 

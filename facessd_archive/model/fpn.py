@@ -1,7 +1,7 @@
 """The OD API's top-down feature pyramid (``fpn_generators.build_fpn_feature_maps``), in Keras.
 
 From the coarsest tapped map down: a 1x1 projection to ``depth`` channels, nearest-neighbour
-upsampling by 2, the sum with the next finer map's 1x1 projection, then a 3x3 smoothing
+upsampling by 2 (``NearestUpsample2x``: one XNNPACK-friendly graph in TFLite), the sum with the next finer map's 1x1 projection, then a 3x3 smoothing
 convolution (depthwise-separable, BN, ReLU6, as the mobile FPN configs use). Finer maps then
 see the context of coarser ones, which is what the stride-8 level needs to tell a 12-pixel
 face from texture. Map sides must divide evenly (the resizer pads inputs to a multiple of the
@@ -13,7 +13,7 @@ from __future__ import annotations
 import keras
 
 from facessd_archive.model.config import ModelConfig
-from facessd_archive.model.layers import FusedBatchNorm
+from facessd_archive.model.layers import FusedBatchNorm, NearestUpsample2x
 
 
 def _separable_bn_relu6(x, depth: int, name: str, config: ModelConfig, l2: float):
@@ -41,7 +41,7 @@ def top_down_fpn(taps: list, depth: int, config: ModelConfig, l2: float) -> list
     top = project(taps[-1], n)
     outputs = [_separable_bn_relu6(top, depth, f"FeatureMaps_top_down_smoothing_{n}", config, l2)]
     for i in range(n - 2, -1, -1):
-        up = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"FeatureMaps_top_down_upsample_{i + 1}")(top)
+        up = NearestUpsample2x(name=f"FeatureMaps_top_down_upsample_{i + 1}")(top)
         top = keras.layers.Add(name=f"FeatureMaps_top_down_add_{i + 1}")([up, project(taps[i], i + 1)])
         outputs.insert(0, _separable_bn_relu6(top, depth, f"FeatureMaps_top_down_smoothing_{i + 1}", config, l2))
     return outputs

@@ -50,3 +50,22 @@ class FusedBatchNorm(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "epsilon": self.epsilon}
+
+
+class NearestUpsample2x(keras.layers.Layer):
+    """Nearest-neighbour upsampling by 2 as four copies of the channels and ``depth_to_space``.
+
+    The same values as ``keras.layers.UpSampling2D(2, interpolation="nearest")``, which Keras builds
+    from ``repeat`` (EXPAND_DIMS, TILE and a RESHAPE with a computed shape in a TFLite graph): TILE is
+    not an XNNPACK op, so each upsampling split the delegated graph and ran in TFLite's own kernels.
+    CONCATENATION and DEPTH_TO_SPACE are XNNPACK ops in float and int8, so the whole network stays
+    one delegated graph. depth_to_space reads channel block ``(2i + j)`` for output pixel
+    ``(2y + i, 2x + j)``; with four equal blocks each output pixel is its source pixel.
+    """
+
+    def call(self, x):
+        return tf.nn.depth_to_space(tf.concat([x, x, x, x], axis=-1), 2)
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, c = input_shape
+        return b, None if h is None else 2 * h, None if w is None else 2 * w, c
