@@ -6,26 +6,15 @@ builds, trains on the same targets and reports finite losses and comparable para
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "train_throughput.py"
+from benchmark_helpers import loaded_benchmark
 
 
 @pytest.fixture(scope="module")
 def train_throughput():
-    spec = importlib.util.spec_from_file_location("train_throughput", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.modules.pop(spec.name, None)
+    yield from loaded_benchmark("train_throughput.py", "train_throughput")
 
 
 @pytest.mark.slow

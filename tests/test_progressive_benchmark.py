@@ -6,25 +6,13 @@ a real run of the script takes minutes and lives in docs/progressive-resizing.md
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "progressive.py"
+from benchmark_helpers import loaded_benchmark
 
 
 @pytest.fixture(scope="module")
 def progressive():
-    spec = importlib.util.spec_from_file_location("progressive_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.modules.pop(spec.name, None)
+    yield from loaded_benchmark("progressive.py", "progressive_benchmark")
 
 
 def _arm(module, name, points):

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from distributed_helpers import assert_all_succeeded, run_two_workers
 
 from facessd_archive.errors import ConfigError
 from facessd_archive.train.strategies import make_strategy
@@ -111,33 +111,11 @@ def test_mirrored_weights_equal_one_device_within_float_tolerance(mirrored):
     assert mirrored["max_weight_diff"] <= WEIGHT_TOLERANCE * mirrored["max_update"], mirrored
 
 
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 @pytest.mark.slow
 def test_two_multiworker_processes_on_loopback_end_with_the_same_weights_and_one_checkpoint(tmp_path):
-    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
-    processes = []
-    try:
-        for index in range(2):
-            config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-            processes.append(_run(WORKER, tmp_path, {"TF_CONFIG": json.dumps(config)}))
-        outputs = [p.communicate(timeout=900) for p in processes]
-    finally:
-        for p in processes:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    for p, (_, stderr) in zip(processes, outputs):
-        assert p.returncode == 0, stderr[-3000:]
-    reports = [json.loads(stdout.strip().splitlines()[-1]) for stdout, _ in outputs]
+    results = run_two_workers(lambda index: [sys.executable, "-c", WORKER, str(tmp_path), "2", "1e-4"])
+    assert_all_succeeded(results)
+    reports = [json.loads(r.stdout.strip().splitlines()[-1]) for r in results]
     assert [r["chief"] for r in reports] == [True, False]
     assert all(r["replicas"] == 2 and r["steps"] == 2 for r in reports)
     with np.load(tmp_path / "worker0.npz") as w0, np.load(tmp_path / "worker1.npz") as w1:

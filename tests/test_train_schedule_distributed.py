@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import pytest
+from distributed_helpers import assert_all_succeeded, run_two_workers
 
 from facessd_archive.archive import Archive
 
@@ -72,37 +72,12 @@ print(json.dumps({"chief": is_chief(strategy), "ids": done.stage_ids, "sealed_no
 '''
 
 
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 @pytest.mark.slow
 def test_a_schedule_on_two_multiworker_processes_is_sealed_once_by_the_chief(tmp_path):
     """The other worker trains each stage with the chief and waits for the chief's seal before the next."""
-    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
-    processes = []
-    try:
-        for index in range(2):
-            config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-            processes.append(subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path)], stdout=subprocess.PIPE,
-                                              stderr=subprocess.PIPE, text=True,
-                                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
-                                                   "TF_CONFIG": json.dumps(config)}))
-        outputs = [p.communicate(timeout=900) for p in processes]
-    finally:
-        for p in processes:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    for p, (_, stderr) in zip(processes, outputs):
-        assert p.returncode == 0, stderr[-3000:]
-    chief, other = (json.loads(stdout.strip().splitlines()[-1]) for stdout, _ in outputs)
+    results = run_two_workers(lambda index: [sys.executable, "-c", WORKER, str(tmp_path)])
+    assert_all_succeeded(results)
+    chief, other = (json.loads(r.stdout.strip().splitlines()[-1]) for r in results)
     first, second = "keypoints/v9/workers_64_2", "keypoints/v9/workers_64_To_96_4"
     assert chief == {"chief": True, "ids": [first, second], "sealed_now": [first, second]}
     assert other == {"chief": False, "ids": [first, second], "sealed_now": []}
