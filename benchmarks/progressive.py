@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         run_arm(args)
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
-    forwarded = [a for a in (argv if argv is not None else sys.argv[1:])]
+    forwarded = list(argv if argv is not None else sys.argv[1:])  # each arm gets the same options
     cpus = sorted(os.sched_getaffinity(0))
     parallel = not args.sequential and len(cpus) >= 2
     procs = []
