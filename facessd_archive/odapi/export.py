@@ -20,8 +20,8 @@ options are functions taking the converter, so more (``--int8``) plug in without
 
 **How many detections** (N above): the stage's ``postprocess.max_detections`` unless
 ``max_detections`` caps it (``--max-detections``). The WIDER presets keep 750 for crowds, and
-``TFLite_Detection_PostProcess`` pays for every box it keeps (about 7.7 ms a photo at 750 against
-0.9 ms at 100 on the default stage, docs/runtimes.md); the OD API's mobile exports keep 100 or 10.
+``TFLite_Detection_PostProcess`` pays for every box it keeps (the default stage's int8 export: 14.0
+ms a photo at 750, 8.5 at 100; docs/commands-odapi.md); the OD API's mobile exports keep 100 or 10.
 NMS keeps boxes best first, so a cap keeps the same best boxes.
 
 **Stages that keep the aspect ratio** (``keep_aspect_ratio`` resizer, the ``wider`` presets) export
