@@ -19,6 +19,7 @@ from facessd_archive.model.config import (
     face_config,
     feature_map_sizes,
     num_anchors_per_location,
+    wider_face_config,
 )
 
 
@@ -201,3 +202,11 @@ def test_an_older_stage_config_serialises_unchanged():
     w = wider_face_config(512).to_dict()
     assert w["anchors"]["kind"] == "multiscale" and w["feature_maps"]["taps"] == (5, 11, 13)
     assert ModelConfig.from_dict(json.loads(json.dumps(w))) == wider_face_config(512)
+
+
+def test_with_max_detections_changes_only_the_nms_cap():
+    config = wider_face_config(320)
+    capped = config.with_max_detections(100)
+    assert config.postprocess.max_detections == 750 and capped.postprocess.max_detections == 100
+    assert dataclasses.replace(capped, postprocess=config.postprocess) == config
+    assert config.with_max_detections(750) is config

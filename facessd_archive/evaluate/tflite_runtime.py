@@ -27,7 +27,6 @@ the same top 100 (docs/runtimes.md, "Post-processing cost").
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 import warnings
@@ -214,10 +213,7 @@ class TFLiteRuntime:
         self._max_detections = int(value)
         detector = self.detector
         anchors = detector.anchors
-        config = detector.config
-        if value != config.postprocess.max_detections:
-            config = dataclasses.replace(config, postprocess=dataclasses.replace(config.postprocess,
-                                                                                 max_detections=int(value)))
+        config = detector.config.with_max_detections(int(value))
         k = config.num_classes + 1
         a = detector.num_anchors
 

@@ -313,6 +313,14 @@ class ModelConfig:
             rounded += divisor
         return max(rounded, self.min_depth)
 
+    def with_max_detections(self, max_detections: int) -> "ModelConfig":
+        """This config with NMS keeping at most ``max_detections`` boxes (a runtime's or an export's
+        cap below the stage's own; NMS keeps boxes best first, so the cap keeps the same best boxes)."""
+        if max_detections == self.postprocess.max_detections:
+            return self
+        return dataclasses.replace(self, postprocess=dataclasses.replace(self.postprocess,
+                                                                         max_detections=int(max_detections)))
+
     # --- serialisation -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able values. Settings added after stages were sealed are left out while they

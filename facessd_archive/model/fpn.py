@@ -1,10 +1,10 @@
 """The OD API's top-down feature pyramid (``fpn_generators.build_fpn_feature_maps``), in Keras.
 
 From the coarsest tapped map down: a 1x1 projection to ``depth`` channels, nearest-neighbour
-upsampling by 2 (``NearestUpsample2x``: one XNNPACK-friendly graph in TFLite), the sum with the next finer map's 1x1 projection, then a 3x3 smoothing
-convolution (depthwise-separable, BN, ReLU6, as the mobile FPN configs use). Finer maps then
-see the context of coarser ones, which is what the stride-8 level needs to tell a 12-pixel
-face from texture. Map sides must divide evenly (the resizer pads inputs to a multiple of the
+upsampling by 2 (``NearestUpsample2x``, which keeps the TFLite graph whole for XNNPACK), the sum
+with the next finer map's 1x1 projection, then a 3x3 smoothing convolution (depthwise-separable,
+BN, ReLU6, as the mobile FPN configs use). Finer maps then see the context of coarser ones, which
+is what the stride-8 level needs to tell a 12-pixel face from texture. Map sides must divide evenly (the resizer pads inputs to a multiple of the
 coarsest tap's stride).
 """
 

@@ -58,8 +58,8 @@ class NearestUpsample2x(keras.layers.Layer):
     The same values as ``keras.layers.UpSampling2D(2, interpolation="nearest")``, which Keras builds
     from ``repeat`` (EXPAND_DIMS, TILE and a RESHAPE with a computed shape in a TFLite graph): TILE is
     not an XNNPACK op, so each upsampling split the delegated graph and ran in TFLite's own kernels.
-    CONCATENATION and DEPTH_TO_SPACE are XNNPACK ops in float and int8, so the whole network stays
-    one delegated graph. depth_to_space reads channel block ``(2i + j)`` for output pixel
+    CONCATENATION and DEPTH_TO_SPACE are XNNPACK ops in float and int8, so no upsampling splits the
+    delegated graph (docs/runtimes.md, "Where the int8 time goes"). depth_to_space reads channel block ``(2i + j)`` for output pixel
     ``(2y + i, 2x + j)``; with four equal blocks each output pixel is its source pixel.
     """
 

@@ -98,9 +98,7 @@ def with_max_detections(detector: SSDDetector, max_detections: int | None) -> SS
         return detector
     if max_detections < 1:
         raise ConfigError(f"export: --max-detections must be >= 1, got {max_detections}")
-    pp = dataclasses.replace(detector.config.postprocess, max_detections=int(max_detections))
-    config = dataclasses.replace(detector.config, postprocess=pp)
-    return SSDDetector(config, network=detector.network)
+    return SSDDetector(detector.config.with_max_detections(max_detections), network=detector.network)
 
 
 def _square_detector(detector: SSDDetector, policy: ResizePolicy) -> SSDDetector:
