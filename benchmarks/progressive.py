@@ -36,9 +36,11 @@ import sys
 import time
 from pathlib import Path
 
+from facessd_archive.fileio import atomic_write_json
+from facessd_archive.metric_names import METRIC_NAMES
+
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-MAP50 = "DetectionBoxes_Precision/mAP@.50IOU"
-MAP = "DetectionBoxes_Precision/mAP"
+MAP, MAP50 = METRIC_NAMES[0], METRIC_NAMES[1]  # "DetectionBoxes_Precision/mAP", ".../mAP@.50IOU"
 ARMS = ("fixed", "progressive")
 
 
@@ -114,7 +116,7 @@ def run_arm(args: argparse.Namespace) -> dict:
     result = {"arm": args.arm, "sizes": sizes, "steps": steps, "seconds_per_step": seconds_per_step,
               "eval_every": every, "process_seconds": wall, "cpu": args.cpu, "hardware": hardware_description(),
               "curve": curve}
-    _write_json(args.out / f"{args.arm}.json", result)
+    atomic_write_json(args.out / f"{args.arm}.json", result)
     return result
 
 
@@ -295,17 +297,11 @@ def main(argv: list[str] | None = None) -> int:
     result = {"fixed": fixed, "progressive": progressive, "summary": summary,
               "mode": "parallel, one core each" if parallel else "sequential", "budget_minutes": args.budget_minutes,
               "load_before": load_before, "load_after": os.getloadavg()}
-    _write_json(args.out / "progressive.json", result)
+    atomic_write_json(args.out / "progressive.json", result)
     print(format_report(fixed, progressive, summary))
     print(f"({result['mode']}; {fixed['hardware']}; load {load_before[0]:.1f} -> {result['load_after'][0]:.1f}; "
           f"figures in {args.out / 'progressive.json'}, curves in {args.out / 'progressive.png'})")
     return 0
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str))
-    tmp.replace(path)
 
 
 def _say(message: str) -> None:
