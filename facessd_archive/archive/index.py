@@ -9,7 +9,7 @@ from pathlib import Path
 from facessd_archive.archive import schema
 from facessd_archive.archive.paths import check_stage_id
 from facessd_archive.archive.schema import need
-from facessd_archive.errors import ManifestError, UnsafePathError
+from facessd_archive.errors import ManifestError
 from facessd_archive.fileio import atomic_write_json
 
 ARCHIVE_INDEX = "archive.json"
@@ -39,14 +39,7 @@ def read_index(root: Path) -> ArchiveIndex:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ManifestError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(data, dict):
-        raise ManifestError(f"{path}: expected a JSON object")
-    try:
-        return schema.load(ArchiveIndex, data, "")
-    except UnsafePathError as e:
-        raise UnsafePathError(f"{path}: {e}") from None
-    except ManifestError as e:
-        raise ManifestError(f"{path}: {e}") from None
+    return schema.load_document(ArchiveIndex, data, str(path))
 
 
 def write_index(root: Path, index: ArchiveIndex) -> None:

@@ -24,7 +24,7 @@ from facessd_archive.archive.paths import check_file_name, check_repo_path, chec
 from facessd_archive.archive.records import (MAP_METRIC, TOOL_NAME, DatasetRef, Evaluation, ToolRef, Training,
                                              is_hex64, is_iso_date)
 from facessd_archive.archive.schema import need
-from facessd_archive.errors import ManifestError, UnsafePathError
+from facessd_archive.errors import ManifestError
 from facessd_archive.model.config import ModelConfig
 
 __all__ = ["SCHEMA_VERSION", "MAP_METRIC", "TOOL_NAME", "DatasetRef", "Evaluation", "FileEntry", "HubLocation",
@@ -211,12 +211,7 @@ class Manifest:
         if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
             raise ManifestError(f"{source}: schema_version {version} is newer than this facessd "
                                 f"understands ({SCHEMA_VERSION}); upgrade facessd-archive")
-        try:
-            return schema.load(cls, data, "")
-        except UnsafePathError as e:
-            raise UnsafePathError(f"{source}: {e}") from None
-        except ManifestError as e:
-            raise ManifestError(f"{source}: {e}") from None
+        return schema.load_document(cls, data, source)
 
     @classmethod
     def from_json(cls, text: str, source: str = "stage.json") -> "Manifest":

@@ -106,6 +106,19 @@ def load(tp: Any, value: Any, where: str) -> Any:
     raise ManifestError(f"{where}: unsupported type {tp}")  # schema bug
 
 
+def load_document(cls: type, data: Any, source: str) -> Any:
+    """``load`` of a whole JSON document (a stage.json, the archive index) into ``cls``, with
+    ``source`` (the file) in front of every error, keeping the error's type."""
+    if not isinstance(data, dict):
+        raise ManifestError(f"{source}: expected a JSON object, got {type(data).__name__}")
+    try:
+        return load(cls, data, "")
+    except UnsafePathError as e:
+        raise UnsafePathError(f"{source}: {e}") from None
+    except ManifestError as e:
+        raise ManifestError(f"{source}: {e}") from None
+
+
 def _load_dataclass(cls: type, value: Any, where: str) -> Any:
     if not isinstance(value, dict):
         raise ManifestError(f"{where} must be an object, got {type(value).__name__}")
