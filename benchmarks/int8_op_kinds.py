@@ -13,6 +13,11 @@ skips it), with the runtimes' own float and int8 models.
 
     .venv/bin/python benchmarks/int8_op_kinds.py                 # the default stage at 416, 2 threads
     .venv/bin/python benchmarks/int8_op_kinds.py --threads 1 --out op_kinds.json
+    .venv/bin/python benchmarks/int8_op_kinds.py --preset wider --depth-multiplier 0.75   # a backbone not trained yet
+
+``--preset`` times a training preset's network with random weights instead of a stage (its int8
+model calibrated on 16 images): what a backbone would give under int8 before any time goes into
+training it. Speed does not depend on the weights' values; accuracy is not measured.
 
 Results: docs/runtimes.md, "Where the int8 time goes".
 """
@@ -60,6 +65,9 @@ class LayerShape:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--stage", default=None, help="archived stage id (default: the archive's default stage)")
+    p.add_argument("--preset", choices=("facemask", "wider", "wider-v2"), default=None,
+                   help="instead of a stage: this training preset's network with random weights")
+    p.add_argument("--depth-multiplier", type=float, default=None, help="with --preset: the backbone's width")
     p.add_argument("--size", type=int, default=416, help="the square the TFLite runtimes run (--max-side 416)")
     p.add_argument("--threads", type=int, default=2, help="XNNPACK threads")
     p.add_argument("--rounds", type=int, default=9, help="interleaved rounds; figures are medians")
@@ -183,25 +191,41 @@ def interleaved_medians(calls: dict, rounds: int, per_round: int) -> dict[str, f
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def network_ms(stage_folder: Path, size: int, threads: int, rounds: int, calls: int) -> dict[str, float]:
-    """The runtimes' whole float and int8 networks (int8 from the cache; calibrated as ``evaluate`` does)."""
+def stage_networks(stage_folder: Path, size: int) -> tuple[dict[str, bytes], np.ndarray]:
+    """The runtimes' own float and int8 models of a stage (int8 from the cache, calibrated as
+    ``evaluate`` does) and one real input prepared as they prepare it."""
     from facessd_archive.evaluate import quantize
     from facessd_archive.evaluate.runner import load_ssd_batch_detector
 
-    runtimes = {rt: load_ssd_batch_detector(stage_folder, rt, rt, max_side=size)[0].runtime
-                for rt in ("tflite", "tflite-int8")}
-    policy = load_ssd_batch_detector(stage_folder, "policy", "tflite", max_side=size)[0].policy
-    image = next(quantize.calibration_set(policy, 1).batches())
+    detectors = {kind: load_ssd_batch_detector(stage_folder, rt, rt, max_side=size)[0]
+                 for kind, rt in (("float", "tflite"), ("int8", "tflite-int8"))}
+    image = next(quantize.calibration_set(detectors["float"].policy, 1).batches())
+    return {kind: d.runtime._model for kind, d in detectors.items()}, image
+
+
+def preset_networks(detector, size: int) -> tuple[dict[str, bytes], np.ndarray]:
+    """Float and int8 models of a random-weight network (int8 calibrated on 16 real or synthetic images)."""
+    from facessd_archive.evaluate import quantize
+    from facessd_archive.evaluate.resizing import ResizePolicy
+    from facessd_archive.evaluate.tflite_runtime import convert_to_tflite
+
+    calibration = quantize.calibration_set(ResizePolicy("square", size), 16)
+    return ({"float": convert_to_tflite(detector), "int8": quantize.convert_to_int8(detector, calibration)},
+            next(calibration.batches()))
+
+
+def network_ms(models: dict[str, bytes], image: np.ndarray, threads: int, rounds: int,
+               calls: int) -> dict[str, float]:
+    """Median ms of one whole-network invoke per model, the models taking turns."""
     interpreters = {}
-    for rt, runtime in runtimes.items():
-        interpreter = ready_interpreter(runtime._model, threads)
+    for kind, model in models.items():
+        interpreter = ready_interpreter(model, threads)
         index = interpreter.get_input_details()[0]["index"]
         interpreter.resize_tensor_input(index, list(image.shape))
         interpreter.allocate_tensors()
         interpreter.set_tensor(index, image)
-        interpreters[rt] = interpreter
-    return interleaved_medians({("float" if rt == "tflite" else "int8"): it.invoke
-                                for rt, it in interpreters.items()}, rounds, calls)
+        interpreters[kind] = interpreter
+    return interleaved_medians({kind: it.invoke for kind, it in interpreters.items()}, rounds, calls)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -211,10 +235,21 @@ def main(argv: list[str] | None = None) -> dict:
     from facessd_archive.model.checkpoint import load_detector
 
     load_start = os.getloadavg()
-    archive = open_archive(ROOT)
-    stage = archive.default_stage() if args.stage is None else archive.get(args.stage)
-    folder = stage_weights_folder(stage.stage_id, archive=archive)
-    detector = load_detector(folder, input_size=args.size)
+    if args.preset is not None:
+        from facessd_archive.model.detector import SSDDetector
+        from facessd_archive.train.plan import RunOptions, model_config_for
+
+        config = model_config_for(RunOptions(preset=args.preset, input_size=args.size,
+                                             depth_multiplier=args.depth_multiplier), None)
+        detector = SSDDetector(config)
+        subject = (f"--preset {args.preset} (random weights, {config.feature_extractor}, "
+                   f"depth {config.depth_multiplier:g})")
+    else:
+        archive = open_archive(ROOT)
+        stage = archive.default_stage() if args.stage is None else archive.get(args.stage)
+        folder = stage_weights_folder(stage.stage_id, archive=archive)
+        detector = load_detector(folder, input_size=args.size)
+        subject = stage.stage_id
     all_shapes = layer_shapes(detector.network)
     counts = Counter(all_shapes)
     distinct = list(counts)[:args.limit] if args.limit else list(counts)
@@ -236,13 +271,16 @@ def main(argv: list[str] | None = None) -> dict:
             kinds[kind] = {"layers": sum(r["count"] for r in rows), "float_ms": f, "int8_ms": q,
                            "int8_speedup": f / q}
     result = {
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "stage": stage.stage_id,
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "network": subject,
         "size": args.size, "threads": args.threads, "rounds": args.rounds, "cpu": cpu_name(),
         "hardware": hardware_description(), "load_average_start": load_start, "per_layer": per_layer,
         "kinds": kinds, "layers_timed": len(per_layer), "layer_shapes": len(counts),
     }
     if not args.no_network:
-        result["network_ms"] = network_ms(folder, args.size, args.threads, args.rounds, args.calls)
+        models, image = (preset_networks(detector, args.size) if args.preset is not None
+                         else stage_networks(folder, args.size))
+        result["network_ms"] = network_ms(models, image, args.threads, args.rounds, args.calls)
+        result["int8_model_bytes"] = len(models["int8"])
     result["load_average_end"] = os.getloadavg()
     print_table(result)
     if args.out:
@@ -263,9 +301,9 @@ def print_table(r: dict) -> None:
                  f"{total_q:.2f}", f"{total_f / total_q:.2f}x", "100%"])
     if "network_ms" in r:
         n = r["network_ms"]
-        rows.append(["whole network (the runtimes' models)", "", f"{n['float']:.2f}", f"{n['int8']:.2f}",
+        rows.append(["whole network (float and int8 models)", "", f"{n['float']:.2f}", f"{n['int8']:.2f}",
                      f"{n['float'] / n['int8']:.2f}x", ""])
-    print(f"\n{r['stage']} at {r['size']}x{r['size']}, {r['threads']} XNNPACK threads; {r['hardware']}; load "
+    print(f"\n{r['network']} at {r['size']}x{r['size']}, {r['threads']} XNNPACK threads; {r['hardware']}; load "
           f"{r['load_average_start'][0]:.1f} -> {r['load_average_end'][0]:.1f}; {r['rounds']} rounds, median; "
           f"{r['layers_timed']} of {r['layer_shapes']} layer shapes timed")
     print(tabulate(rows, headers=["layer kind", "layers", "float ms", "int8 ms", "int8 speed-up", "share of int8"],

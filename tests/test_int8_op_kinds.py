@@ -82,3 +82,12 @@ def test_script_times_the_first_layers_and_writes_json(op_kinds, tmp_path):
     for row in result["per_layer"]:
         assert row["float_ms"] > 0 and row["int8_ms"] > 0 and row["count"] >= 1
     assert json.loads(out.read_text())["kinds"].keys() == result["kinds"].keys()
+
+
+@pytest.mark.slow
+def test_preset_network_is_timed_whole_in_float_and_int8(op_kinds):
+    result = op_kinds.main(["--preset", "wider", "--depth-multiplier", "0.25", "--size", "64", "--limit", "1",
+                            "--rounds", "1", "--calls", "1", "--threads", "1"])
+    assert result["network"].startswith("--preset wider (random weights, ssd_mobilenet_v1, depth 0.25")
+    assert result["network_ms"]["float"] > 0 and result["network_ms"]["int8"] > 0
+    assert 0 < result["int8_model_bytes"]
