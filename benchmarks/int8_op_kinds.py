@@ -64,9 +64,10 @@ class LayerShape:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--stage", default=None, help="archived stage id (default: the archive's default stage)")
-    p.add_argument("--preset", choices=("facemask", "wider", "wider-v2"), default=None,
-                   help="instead of a stage: this training preset's network with random weights")
+    subject = p.add_mutually_exclusive_group()
+    subject.add_argument("--stage", default=None, help="archived stage id (default: the archive's default stage)")
+    subject.add_argument("--preset", choices=("facemask", "wider", "wider-v2"), default=None,
+                         help="instead of a stage: this training preset's network with random weights")
     p.add_argument("--depth-multiplier", type=float, default=None, help="with --preset: the backbone's width")
     p.add_argument("--size", type=int, default=416, help="the square the TFLite runtimes run (--max-side 416)")
     p.add_argument("--threads", type=int, default=2, help="XNNPACK threads")
@@ -91,9 +92,8 @@ def layer_shapes(network) -> list[LayerShape]:
             _, h, w, c = layer.output.shape
             shapes.append(LayerShape("residual add", h, w, c, c, 0, 1, 0))
             continue
-        if not isinstance(layer, keras.layers.Conv2D):  # DepthwiseConv2D is not a Conv2D in Keras 3
-            if not isinstance(layer, keras.layers.DepthwiseConv2D):
-                continue
+        if not isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):  # not subclasses in Keras 3
+            continue
         pad, in_shape = pad_of.get(id(layer.input), (0, tuple(layer.input.shape[1:])))
         h, w, c_in = in_shape
         k, s = layer.kernel_size[0], layer.strides[0]

@@ -91,3 +91,8 @@ def test_preset_network_is_timed_whole_in_float_and_int8(op_kinds):
     assert result["network"].startswith("--preset wider (random weights, ssd_mobilenet_v1, depth 0.25")
     assert result["network_ms"]["float"] > 0 and result["network_ms"]["int8"] > 0
     assert 0 < result["int8_model_bytes"]
+
+
+def test_stage_and_preset_are_one_or_the_other(op_kinds):
+    with pytest.raises(SystemExit):
+        op_kinds.parse_args(["--stage", "keypoints/v1/wider_facemask_320_mnv2_2K", "--preset", "wider"])
