@@ -116,45 +116,34 @@ def one_layer_models(shape: LayerShape, rng: np.random.Generator) -> tuple[bytes
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+    spec = tf.TensorSpec([1, shape.height, shape.width, shape.channels_in], tf.float32)
+    if shape.kind == "residual add":  # two inputs calibrated to different ranges: the int8 add rescales both
+        add = tf.function(lambda a, b: a + b, input_signature=[spec, spec]).get_concrete_function()
+        return float_and_int8(add, lambda: [rng.uniform(-4.0, 4.0, spec.shape).astype(np.float32),
+                                            rng.uniform(-1.0, 1.0, spec.shape).astype(np.float32)])
     x = inputs = keras.Input((shape.height, shape.width, shape.channels_in), batch_size=1)
     padding = "same" if shape.pad == -1 else "valid"
     if shape.pad > 0:
         x = keras.layers.ZeroPadding2D(shape.pad)(x)
-    if shape.kind == "residual add":
-        return residual_add_models(shape, rng)
     if shape.kind.startswith("depthwise"):
-        x = keras.layers.ReLU(6.0)(keras.layers.DepthwiseConv2D(shape.kernel, shape.stride, padding=padding)(x))
+        x = keras.layers.DepthwiseConv2D(shape.kernel, shape.stride, padding=padding)(x)
     else:
-        x = keras.layers.ReLU(6.0)(keras.layers.Conv2D(shape.channels_out, shape.kernel, shape.stride,
-                                                       padding=padding)(x))
-    model = keras.Model(inputs, x)
-    spec = tf.TensorSpec([1, shape.height, shape.width, shape.channels_in], tf.float32)
+        x = keras.layers.Conv2D(shape.channels_out, shape.kernel, shape.stride, padding=padding)(x)
+    model = keras.Model(inputs, keras.layers.ReLU(6.0)(x))
     frozen = convert_variables_to_constants_v2(tf.function(lambda t: model(t), input_signature=[spec])
                                                .get_concrete_function())
-    as_float = tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert()
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: (
-        [rng.uniform(0.0, 6.0, spec.shape).astype(np.float32)] for _ in range(4))
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    return as_float, converter.convert()
+    return float_and_int8(frozen, lambda: [rng.uniform(0.0, 6.0, spec.shape).astype(np.float32)])
 
 
-def residual_add_models(shape: LayerShape, rng: np.random.Generator) -> tuple[bytes, bytes]:
-    """(float32, int8) flatbuffers of one add of two inputs (calibrated to different ranges, so the
-    int8 add rescales both, as the network's residual adds do)."""
+def float_and_int8(function, calibration_inputs) -> tuple[bytes, bytes]:
+    """``function`` (a frozen concrete function) as a float32 flatbuffer and as an all-int8 one with
+    int8 input and output, calibrated on 4 draws of ``calibration_inputs()``."""
     import tensorflow as tf
 
-    spec = tf.TensorSpec([1, shape.height, shape.width, shape.channels_in], tf.float32)
-    add = tf.function(lambda a, b: a + b, input_signature=[spec, spec]).get_concrete_function()
-    as_float = tf.lite.TFLiteConverter.from_concrete_functions([add]).convert()
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([add])
+    as_float = tf.lite.TFLiteConverter.from_concrete_functions([function]).convert()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function])
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ([rng.uniform(-4.0, 4.0, spec.shape).astype(np.float32),
-                                                 rng.uniform(-1.0, 1.0, spec.shape).astype(np.float32)]
-                                                for _ in range(4))
+    converter.representative_dataset = lambda: (calibration_inputs() for _ in range(4))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
