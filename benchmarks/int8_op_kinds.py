@@ -150,7 +150,8 @@ def float_and_int8(function, calibration_inputs) -> tuple[bytes, bytes]:
     return as_float, converter.convert()
 
 
-def ready_interpreter(model: bytes, threads: int):
+def ready_interpreter(model: bytes, threads: int, image: np.ndarray | None = None):
+    """An allocated interpreter with its input set: ``image`` for a one-input model, else zeros."""
     from facessd_archive.evaluate.tflite_runtime import make_interpreter
     from facessd_archive.tf_logs import tflite_info_dropped
 
@@ -158,7 +159,8 @@ def ready_interpreter(model: bytes, threads: int):
     with tflite_info_dropped():
         interpreter.allocate_tensors()
     for detail in interpreter.get_input_details():
-        interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
+        value = image if image is not None else np.zeros(detail["shape"], detail["dtype"])
+        interpreter.set_tensor(detail["index"], value)
     return interpreter
 
 
@@ -205,15 +207,8 @@ def preset_networks(detector, size: int) -> tuple[dict[str, bytes], np.ndarray]:
 
 def network_ms(models: dict[str, bytes], image: np.ndarray, threads: int, rounds: int,
                calls: int) -> dict[str, float]:
-    """Median ms of one whole-network invoke per model, the models taking turns."""
-    interpreters = {}
-    for kind, model in models.items():
-        interpreter = ready_interpreter(model, threads)
-        index = interpreter.get_input_details()[0]["index"]
-        interpreter.resize_tensor_input(index, list(image.shape))
-        interpreter.allocate_tensors()
-        interpreter.set_tensor(index, image)
-        interpreters[kind] = interpreter
+    """Median ms of one whole-network invoke of ``image`` [1, S, S, 3] per model, the models taking turns."""
+    interpreters = {kind: ready_interpreter(model, threads, image) for kind, model in models.items()}
     return interleaved_medians({kind: it.invoke for kind, it in interpreters.items()}, rounds, calls)
 
 
