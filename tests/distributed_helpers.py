@@ -1,17 +1,31 @@
 """Two ``MultiWorkerMirroredStrategy`` workers on loopback, for the real multi-worker tests.
 
-Each worker is its own Python process with its own ``TF_CONFIG`` (two free ports on 127.0.0.1), as on
-two machines; the helper returns each worker's exit code and output once both have finished, and kills
-whatever is left if either hangs.
+Each worker is its own Python process with its own ``TF_CONFIG`` (two free ports on loopback), as on
+two machines; the helper returns each worker's exit code and output once both have finished.
+
+Why it watches both at once: a worker that cannot start (its port taken) exits at once, and its peer
+then waits for it forever (TensorFlow's cluster barrier has no timeout). So when one worker fails,
+the other gets a short grace and is killed, and both outputs are returned for the failure message.
+
+The ports come from ``ports.free_ports`` (below the ephemeral range: why, there). Should a port still
+be taken before its worker binds it ("Could not start gRPC server"), the pair is started once more on
+fresh ports: that is the machine, not the code.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import socket
 import subprocess
+import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from ports import free_ports
+
+PORT_IN_USE = "Could not start gRPC server"  # TensorFlow's words when a worker's port is taken
+FAILED_PEER_GRACE_S = 60  # how long the other worker may take to notice and stop by itself
 
 
 @dataclass(frozen=True)
@@ -22,36 +36,59 @@ class WorkerResult:
     stderr: str
 
 
-def free_ports(n: int) -> list[int]:
-    """``n`` distinct ports the OS has just handed out on loopback (bound together so none repeats)."""
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
+def _run_pair(argv: Callable[[int], Sequence[str]], timeout: float) -> list[WorkerResult]:
+    workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
+    processes: list[subprocess.Popen] = []
+    # Files, not pipes: nobody reads while both run, and a full pipe would stall a worker.
+    with contextlib.ExitStack() as stack:
+        logs = [(stack.enter_context(tempfile.TemporaryFile("w+")), stack.enter_context(tempfile.TemporaryFile("w+")))
+                for _ in range(2)]
+        try:
+            for index, (out, err) in enumerate(logs):
+                config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+                processes.append(subprocess.Popen(
+                    list(argv(index)), stdout=out, stderr=err, text=True,
+                    env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_CONFIG": json.dumps(config)}))
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                codes = [p.poll() for p in processes]  # every one polled: any() would stop at the first
+                if None not in codes:
+                    break
+                if any(code not in (None, 0) for code in codes):
+                    deadline = min(deadline, time.monotonic() + FAILED_PEER_GRACE_S)
+                time.sleep(0.5)
+        finally:
+            for p in processes:
+                if p.poll() is None:
+                    p.kill()
+                p.wait()
+        return [WorkerResult(index, p.returncode, _read(out), _read(err))
+                for index, (p, (out, err)) in enumerate(zip(processes, logs))]
+
+
+def _read(file) -> str:
+    file.seek(0)
+    return file.read()
 
 
 def run_two_workers(argv: Callable[[int], Sequence[str]], timeout: float = 900) -> list[WorkerResult]:
-    """Start worker 0 (the chief) and worker 1 with ``argv(index)`` and wait for both."""
-    workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
-    processes: list[subprocess.Popen] = []
-    try:
-        for index in range(2):
-            config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-            processes.append(subprocess.Popen(
-                list(argv(index)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_CONFIG": json.dumps(config)}))
-        outputs = [p.communicate(timeout=timeout) for p in processes]
-    finally:
-        for p in processes:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    return [WorkerResult(i, p.returncode, out, err) for i, (p, (out, err)) in enumerate(zip(processes, outputs))]
+    """Start worker 0 (the chief) and worker 1 with ``argv(index)`` and wait for both (killed after
+    ``timeout`` seconds, or a minute after the other failed)."""
+    results = _run_pair(argv, timeout)
+    if any(PORT_IN_USE in r.stderr for r in results):
+        print(f"a worker's port was taken before it bound it ({PORT_IN_USE!r}); once more on fresh ports")
+        results = _run_pair(argv, timeout)
+    return results
 
 
 def assert_all_succeeded(results: Sequence[WorkerResult]) -> None:
-    for r in results:
-        assert r.returncode == 0, f"worker {r.index} exited {r.returncode}:\n{r.stderr[-3000:]}"
+    failed = [r for r in results if r.returncode != 0]
+    assert not failed, "\n".join(
+        f"worker {r.index} {_ending(r.returncode)}:\n{r.stderr[-3000:]}" for r in results)
+
+
+def _ending(returncode: int) -> str:
+    if returncode == 0:
+        return "succeeded"
+    return "was killed (it hung, or waited for the other)" if returncode < 0 else f"failed (exit {returncode})"
+

@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -32,16 +31,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ports import free_port
 
 OLAH_CLI = Path(sys.executable).parent / "olah-cli"
 GIT = shutil.which("git")
 _GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_TERMINAL_PROMPT": "0"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class GitRepo:

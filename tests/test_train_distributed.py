@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -136,3 +137,19 @@ def test_strategy_errors_are_one_line(monkeypatch):
     with pytest.raises(ConfigError, match="unknown strategy 'horovod'"):
         make_strategy("horovod")
     assert make_strategy("default").num_replicas_in_sync == 1
+
+
+def test_a_worker_whose_port_is_taken_fails_in_one_line_naming_it():
+    """TensorFlow says only "Could not start gRPC server" (and its peer would wait for ever): we name the task."""
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = {"cluster": {"worker": ["127.0.0.1:1", f"127.0.0.1:{port}"]}, "task": {"type": "worker", "index": 1}}
+        code = ("from facessd_archive.errors import ConfigError\nfrom facessd_archive.train.strategies import make_strategy\n"
+                "try:\n    make_strategy('multiworker')\nexcept ConfigError as e:\n    print(e)")
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_CONFIG": json.dumps(config)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == (f"--strategy multiworker: cannot start this worker (task worker 1 at 127.0.0.1:{port}): "
+                                   "Could not start gRPC server; is its port in use, or TF_CONFIG's task wrong?")

@@ -38,10 +38,16 @@ def make_strategy(name: str = "default", tpu: str | None = None) -> tf.distribut
             raise ConfigError("--strategy multiworker needs TF_CONFIG (the cluster and this process's task); "
                               "see docs/distributed.md")
         try:
-            json.loads(config)
+            parsed = json.loads(config)
         except json.JSONDecodeError as e:
             raise ConfigError(f"TF_CONFIG is not valid JSON ({e.msg})") from None
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        except (tf.errors.OpError, ValueError) as e:
+            # The usual cause: this task's port is taken (TensorFlow says only "Could not start gRPC server").
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise ConfigError(f"--strategy multiworker: cannot start this worker ({_own_address(parsed)}): {first}; "
+                              "is its port in use, or TF_CONFIG's task wrong?") from None
     if name == "tpu":
         try:
             resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
@@ -52,6 +58,16 @@ def make_strategy(name: str = "default", tpu: str | None = None) -> tf.distribut
             raise ConfigError(f"--strategy tpu: no TPU {tpu or '(local)'!r} reachable ({first})") from None
         return tf.distribute.TPUStrategy(resolver)
     raise ConfigError(f"unknown strategy {name!r}: choose one of {', '.join(STRATEGY_NAMES)}")
+
+
+def _own_address(tf_config: object) -> str:
+    """``task worker 1 at host:port`` from a parsed TF_CONFIG, as far as it says."""
+    try:
+        task = tf_config["task"]
+        address = tf_config["cluster"][task["type"]][int(task["index"])]
+        return f"task {task['type']} {task['index']} at {address}"
+    except (KeyError, IndexError, TypeError, ValueError):
+        return "TF_CONFIG names no task address"
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
