@@ -8,8 +8,13 @@ from pathlib import Path
 import click
 
 from facessd_archive.cli import main
-from facessd_archive.cli.evaluate_commands import resize_options
+from facessd_archive.cli.evaluate_commands import TWO_SCALE_HELP, resize_options
 from facessd_archive.progress import is_terminal, progressbar
+
+
+# Pictures larger than this are scaled down for stages that run pictures at their own size: a
+# 4032x3024 phone photo at its own size takes 6 GB and 25 s on 2 cores (docs/commands.md, detect).
+PHOTO_MAX_SIDE = 2048
 
 
 @main.command()
@@ -28,15 +33,19 @@ from facessd_archive.progress import is_terminal, progressbar
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line per picture instead of a table.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
 @resize_options
+@click.option("--two-scale/--single-scale", "two_scale", default=None,
+              help=TWO_SCALE_HELP + " [default: two scales where that applies]")
 @click.option("--archive", "archive_root", type=click.Path(path_type=Path), default=None,
               help="Archive root (default: $FACESSD_ARCHIVE, else the checkout the current folder is in, "
                    "else the per-user archive).")
-def detect(paths, stage, threshold, runtime, out_dir, as_json, batch_size, max_side, original_size,
+def detect(paths, stage, threshold, runtime, out_dir, as_json, batch_size, max_side, original_size, two_scale,
            archive_root) -> None:
     """Find faces in pictures: image files, and folders (searched recursively for JPEG, PNG, BMP, WebP).
 
     Pictures of any size are read upright (EXIF orientation applied); boxes are given in their
-    pixels. A file that cannot be read is named on one line on stderr and skipped.
+    pixels. A file that cannot be read is named on one line on stderr and skipped. Stages that run
+    pictures at their own size take those over 2048 pixels at a 2048 longer side (--original-size
+    lifts that), and look twice: as they are and at the stage's training size, for large faces.
 
     \b
     Examples:
@@ -53,7 +62,10 @@ def detect(paths, stage, threshold, runtime, out_dir, as_json, batch_size, max_s
     inputs = find_images(paths, exclude=out_dir)
     from facessd_archive.evaluate.api import PEER_NAMES
 
-    options = {} if stage in PEER_NAMES else {"max_side": max_side, "original_size": original_size}
+    options = {} if stage in PEER_NAMES else {"max_side": max_side, "original_size": original_size,
+                                              "two_scale": two_scale, "photo_max_side": PHOTO_MAX_SIDE}
+    if stage in PEER_NAMES and two_scale:
+        raise click.UsageError(f"--two-scale applies to SSD stages, not the peer {stage!r}")
     resolved = open_detector(stage, runtime=runtime, archive_root=archive_root, **options)
     rows = []
     # The bar shares the terminal with nothing else: not when JSON lines stream to the same terminal.

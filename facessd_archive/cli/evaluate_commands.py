@@ -55,6 +55,15 @@ def resize_options(f):
     return f
 
 
+TWO_SCALE_HELP = ("A second, cheap pass with each picture scaled to the stage's training input size, for faces "
+                  "larger than its training crops (portraits, phone photos); each pass keeps the face sizes it "
+                  "sees well (docs/commands.md). Stages that keep the aspect ratio, --runtime tf.")
+
+
+def _two_scale_option(f):
+    return click.option("--two-scale", is_flag=True, help=TWO_SCALE_HELP + " [default: off, one pass]")(f)
+
+
 def _protocol_options(f):
     f = click.option("--protocol", type=click.Choice(["coco", "wider"]), default="coco", show_default=True,
                      help="coco: the twelve COCO figures (pycocotools). wider: also WIDER FACE's own AP on "
@@ -107,6 +116,7 @@ def _emit(results, loaded, as_json, report_dir):
               help="Run the SSD graph with TensorFlow, with TFLite (XNNPACK, float32) or with TFLite on the "
                    "int8 model (calibrated on training images, cached).")
 @resize_options
+@_two_scale_option
 @click.option("--detector", "detector_option", default=None, metavar="DETECTOR",
               help="Same as the DETECTOR argument (stage, model folder, or a peer: yunet, blazeface, "
                    "blazeface-short, mtcnn, haar).")
@@ -126,8 +136,8 @@ def _emit(results, loaded, as_json, report_dir):
 @click.option("--tpu", "tpu_name", default=None, metavar="NAME",
               help="With --strategy tpu: the TPU's name or address (default: the local TPU of a Cloud TPU VM).")
 def evaluate(detector, benchmark, fmt, split, skip_bad, batch_size, archive_root, as_json, report_dir,
-             protocol, wider_eval_dir, runtime, max_side, original_size, detector_option, record, save_dir,
-             predictions_dir, strategy_name, tpu_name) -> None:
+             protocol, wider_eval_dir, runtime, max_side, original_size, two_scale, detector_option, record,
+             save_dir, predictions_dir, strategy_name, tpu_name) -> None:
     """COCO mAP (and WIDER's AP with --protocol wider) and speed of DETECTOR on a face benchmark.
 
     DETECTOR is an archived stage id (e.g. keypoints/v1/NAME), a model folder or checkpoint,
@@ -162,7 +172,7 @@ def evaluate(detector, benchmark, fmt, split, skip_bad, batch_size, archive_root
     else:
         resolved = resolve_detector(detector, runtime=runtime, archive_root=archive_root, max_side=max_side,
                                     original_size=original_size, strategy=distribution, batch_size=batch_size,
-                                    strategy_name=strategy_name)
+                                    strategy_name=strategy_name, two_scale=two_scale)
         if record and resolved.stage_id is None:
             raise click.UsageError("--record needs DETECTOR to be an archived stage")
         result = _run(resolved, loaded, batch_size, wider)
@@ -188,8 +198,9 @@ def evaluate(detector, benchmark, fmt, split, skip_bad, batch_size, archive_root
 @click.option("--runtime", type=click.Choice(["tf", "tflite", "tflite-int8"]), default="tf", show_default=True,
               help="Runtime for the SSD detectors: tf, tflite (float32) or tflite-int8 (peers run natively).")
 @resize_options
+@_two_scale_option
 def compare(detectors, benchmark, fmt, split, skip_bad, batch_size, archive_root, as_json, report_dir,
-            protocol, wider_eval_dir, runtime, max_side, original_size) -> None:
+            protocol, wider_eval_dir, runtime, max_side, original_size, two_scale) -> None:
     """Evaluate several DETECTORS on one benchmark and print one table."""
     from facessd_archive.evaluate.api import evaluate_many
 
@@ -197,5 +208,5 @@ def compare(detectors, benchmark, fmt, split, skip_bad, batch_size, archive_root
     wider = _wider_truth(loaded, protocol, wider_eval_dir)
     results = evaluate_many(detectors, loaded, runtime=runtime, batch_size=batch_size, archive_root=archive_root,
                             wider=wider, progress_bar=lambda label, length: progressbar(length, label=label),
-                            max_side=max_side, original_size=original_size)
+                            max_side=max_side, original_size=original_size, two_scale=two_scale)
     _emit(results, loaded, as_json, report_dir)

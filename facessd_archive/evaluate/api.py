@@ -92,17 +92,22 @@ class ResolvedDetector:
 
 def resolve_detector(spec: str | None, runtime: str = "tf", archive_root: Path | None = None,
                      max_side: int | None = None, original_size: bool = False, strategy=None,
-                     batch_size: int = 8, strategy_name: str | None = None) -> ResolvedDetector:
+                     batch_size: int = 8, strategy_name: str | None = None,
+                     two_scale: bool | None = False, photo_max_side: int | None = None) -> ResolvedDetector:
     """``None`` -> the archive's default stage; a peer name; an existing path; else a stage id.
 
     ``max_side`` / ``original_size`` override the model's own resizer (``evaluate.resizing``):
     keep the aspect ratio, scale the longer side to at most ``max_side`` or not at all.
     ``strategy`` (a ``tf.distribute.Strategy``) runs the SSD graph on its replicas with static shapes,
-    ``batch_size`` images a global batch (``evaluate.strategy_runtime``).
+    ``batch_size`` images a global batch (``evaluate.strategy_runtime``). ``two_scale`` adds a coarse
+    pass for faces larger than the training crops (``evaluate.pyramid``; None: where it applies);
+    ``photo_max_side`` caps what would run at original size (``runner.load_ssd_batch_detector``).
     """
     load = functools.partial(load_ssd_batch_detector, runtime=runtime, max_side=max_side,
                              original_size=original_size, strategy=strategy, batch_size=batch_size,
-                             strategy_name=strategy_name)
+                             strategy_name=strategy_name, two_scale=two_scale, photo_max_side=photo_max_side)
+    if spec in PEER_NAMES and two_scale:
+        raise ConfigError(f"--two-scale applies to SSD stages, not the peer {spec!r}")
     if spec in PEER_NAMES:
         from facessd_archive.evaluate.peers import make_peer
 
@@ -146,7 +151,8 @@ def _runtime_label(runtime: str, detector) -> str:
     policy = detector.policy
     if isinstance(detector.runtime, StrategyRuntime):
         runtime = detector.runtime.name  # "tf, --strategy mirrored (2 replicas)": another graph (static NMS)
-    return runtime if policy.kind == "square" else f"{runtime}, {policy.describe()}"
+    label = runtime if policy.kind == "square" else f"{runtime}, {policy.describe()}"
+    return label if detector.two_scale is None else f"{label}, {detector.two_scale.describe()}"
 
 
 def load_wider_protocol(benchmark: LoadedBenchmark, eval_dir: Path | None = None) -> "WiderGroundTruth":
@@ -279,14 +285,17 @@ def record_evaluation(report: EvaluationReport, stage_id: str, input_size: int |
 def evaluate_many(specs: Sequence[str], benchmark: LoadedBenchmark, runtime: str = "tf", batch_size: int = 8,
                   archive_root: Path | None = None, wider: "WiderGroundTruth | None" = None,
                   progress_bar: Callable[[str, int], ContextManager[Any]] | None = None,
-                  max_side: int | None = None, original_size: bool = False) -> list[EvaluationResult]:
-    """Evaluate each detector spec on ``benchmark`` (peers always run natively). ``progress_bar(label,
-    length)``, when given, makes a context manager whose ``update(n)`` is called as images are done."""
+                  max_side: int | None = None, original_size: bool = False,
+                  two_scale: bool = False) -> list[EvaluationResult]:
+    """Evaluate each detector spec on ``benchmark`` (peers always run natively; ``two_scale`` applies to
+    the SSD stages). ``progress_bar(label, length)``, when given, makes a context manager whose
+    ``update(n)`` is called as images are done."""
     results = []
     for spec in specs:
         peer = spec in PEER_NAMES
         resolved = resolve_detector(spec, runtime if not peer else "tf", archive_root,
-                                    max_side=None if peer else max_side, original_size=not peer and original_size)
+                                    max_side=None if peer else max_side, original_size=not peer and original_size,
+                                    two_scale=not peer and two_scale)
         if progress_bar is None:
             results.append(evaluate(resolved, benchmark, batch_size, wider=wider))
             continue

@@ -8,6 +8,7 @@ model, conversion), so the speed table says where time goes.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from facessd_archive.data.sample import Sample
 from facessd_archive.errors import DataError
 from facessd_archive.evaluate.coco_metrics import ImageDetections
 from facessd_archive.evaluate.decoding import decode_sample
+from facessd_archive.evaluate.pyramid import TwoScale, merge
 from facessd_archive.evaluate.resizing import ResizePolicy, fixed_square, prepare, resize_policy, to_pixels
 from facessd_archive.evaluate.runtime import Runtime
 from facessd_archive.model.checkpoint import find_checkpoint
@@ -47,6 +49,7 @@ class PreparedBatch:
     inputs: list[np.ndarray]  # one padded float32 input per picture
     decoded_hw: list[tuple[int, int]]
     original_hw: list[tuple[int, int]]
+    coarse_inputs: list[np.ndarray | None] = field(default_factory=list)  # two-scale: the second pass, if any
 
 
 class SSDBatchDetector:
@@ -55,13 +58,17 @@ class SSDBatchDetector:
     With a ``keep_aspect`` policy images of one batch can differ in shape: they are run in groups
     of equal padded shape (one graph call each), and the results come back in input order.
     ``prepare`` (decode-side work: resize and pad) and ``detect_prepared`` (the graph) are separate
-    so that ``run_detector`` can prepare the next batch while this one runs.
+    so that ``run_detector`` can prepare the next batch while this one runs. ``two_scale`` adds a
+    coarse pass for faces larger than the training crops (``pyramid.py``).
     """
 
-    def __init__(self, runtime: Runtime, name: str, policy: ResizePolicy | None = None):
+    def __init__(self, runtime: Runtime, name: str, policy: ResizePolicy | None = None,
+                 two_scale: TwoScale | None = None):
         self.runtime = runtime
         self.name = name
         self.policy = policy or ResizePolicy("square", runtime.input_size)
+        self.two_scale = two_scale
+        self.coarse_policy = two_scale.coarse_policy(self.policy) if two_scale is not None else None
 
     def target_size(self, height: int, width: int) -> tuple[int, int]:
         """The (height, width) a picture of this size is resized to: what a reduced decode may go down to."""
@@ -70,29 +77,47 @@ class SSDBatchDetector:
 
     def prepare(self, images: list[np.ndarray], original_hw: list[tuple[int, int]] | None = None) -> PreparedBatch:
         decoded = [tuple(im.shape[:2]) for im in images]
-        return PreparedBatch([prepare(im, self.policy) for im in images], decoded,  # type: ignore[arg-type]
-                             list(original_hw) if original_hw is not None else decoded)  # type: ignore[arg-type]
+        batch = PreparedBatch([prepare(im, self.policy) for im in images], decoded,  # type: ignore[arg-type]
+                              list(original_hw) if original_hw is not None else decoded)  # type: ignore[arg-type]
+        if self.two_scale is not None:
+            batch.coarse_inputs = [prepare(im, self.coarse_policy) if self.two_scale.needs_coarse(self.policy, *hw)
+                                   else None for im, hw in zip(images, decoded)]
+        return batch
 
     def detect_prepared(self, batch: PreparedBatch) -> tuple[list[ImageDetections], float]:
+        passes = [(i, self.policy, x) for i, x in enumerate(batch.inputs)]
+        passes += [(i, self.coarse_policy, x) for i, x in enumerate(batch.coarse_inputs) if x is not None]
         groups: dict[tuple[int, ...], list[int]] = {}
-        for i, x in enumerate(batch.inputs):
-            groups.setdefault(x.shape, []).append(i)
-        out: list[ImageDetections | None] = [None] * len(batch.inputs)
+        for k, (_, _, x) in enumerate(passes):
+            groups.setdefault(x.shape, []).append(k)
+        found: dict[tuple[int, bool], ImageDetections] = {}
         model_seconds = 0.0
-        for indices in groups.values():
-            inputs = [batch.inputs[i] for i in indices]
+        for members in groups.values():
+            inputs = [passes[k][2] for k in members]
             stacked = inputs[0][None] if len(inputs) == 1 else np.stack(inputs)  # a view for one image
             t0 = time.perf_counter()
             raw = self.runtime(stacked)
             model_seconds += time.perf_counter() - t0
-            for row, i in enumerate(indices):
+            for row, k in enumerate(members):
+                i, policy, _ = passes[k]
                 n = int(raw.num_detections[row])
-                pixels = to_pixels(raw.boxes[row, :n], batch.decoded_hw[i], self.policy)
+                pixels = to_pixels(raw.boxes[row, :n], batch.decoded_hw[i], policy)
                 (dh, dw), (oh, ow) = batch.decoded_hw[i], batch.original_hw[i]
                 if (dh, dw) != (oh, ow):  # decoded at reduced scale: back to the original's pixels
                     pixels = pixels * np.array([ow / dw, oh / dh, ow / dw, oh / dh], np.float32)
-                out[i] = ImageDetections(pixels.astype(np.float32), raw.scores[row, :n].astype(np.float32))
-        return out, model_seconds  # type: ignore[return-value]
+                found[i, policy is self.coarse_policy] = ImageDetections(pixels.astype(np.float32),
+                                                                         raw.scores[row, :n].astype(np.float32))
+        out = []
+        for i in range(len(batch.inputs)):
+            fine, coarse = found[i, False], found.get((i, True))
+            if coarse is not None:
+                spec = self.two_scale
+                boxes, scores = merge(fine.boxes, fine.scores, coarse.boxes, coarse.scores,
+                                      spec.split_pixels(self.policy, *batch.original_hw[i]), spec.iou_threshold,
+                                      spec.max_detections)
+                fine = ImageDetections(boxes, scores)
+            out.append(fine)
+        return out, model_seconds
 
     def detect_batch(self, images: list[np.ndarray]) -> tuple[list[ImageDetections], float]:
         return self.detect_prepared(self.prepare(images))
@@ -100,7 +125,8 @@ class SSDBatchDetector:
 
 def load_ssd_batch_detector(folder: Path, name: str, runtime: str = "tf", max_side: int | None = None,
                             original_size: bool = False, strategy=None, batch_size: int = 8,
-                            strategy_name: str | None = None) -> tuple[SSDBatchDetector, "ModelConfig"]:
+                            strategy_name: str | None = None, two_scale: bool | None = False,
+                            photo_max_side: int | None = None) -> tuple[SSDBatchDetector, "ModelConfig"]:
     """A model folder as a ``BatchDetector``, with the resize policy of its config unless
     ``max_side`` / ``original_size`` override it (see ``resizing.resize_policy``).
 
@@ -111,12 +137,25 @@ def load_ssd_batch_detector(folder: Path, name: str, runtime: str = "tf", max_si
 
     ``strategy`` (a ``tf.distribute.Strategy``, ``--strategy``) runs the TF graph on its replicas with
     static shapes (``strategy_runtime.py``): one square as for TFLite, ``batch_size`` the global batch.
+
+    ``two_scale`` adds a coarse pass at the training input size for faces larger than the training
+    crops (``pyramid.py``): TF runtime, keep-aspect policies only (one line otherwise); ``None``: where
+    it applies. ``photo_max_side``: where the TF runtime would run pictures at their original size
+    (neither ``max_side`` nor ``original_size`` given), scale larger ones down to it (``detect``: a
+    12-megapixel photo at its own size takes 6 GB).
     """
     from facessd_archive.evaluate.runtimes import make_runtime
     from facessd_archive.model.checkpoint import load_config, load_detector
 
     config = load_config(find_checkpoint(Path(folder))[0])
     policy = resize_policy(config, max_side=max_side, original_size=original_size)
+    if (photo_max_side is not None and not original_size and policy.kind == "keep_aspect" and policy.max_side is None
+            and runtime == "tf" and strategy is None):
+        policy = dataclasses.replace(policy, max_side=photo_max_side)
+    if two_scale is None:
+        two_scale = policy.kind == "keep_aspect" and runtime == "tf" and strategy is None
+    if two_scale:
+        _check_two_scale(policy, runtime, strategy is not None)
     if strategy is not None:
         return _load_under_strategy(folder, name, runtime, policy, strategy, batch_size, strategy_name), config
     if policy.kind == "square":
@@ -126,7 +165,21 @@ def load_ssd_batch_detector(folder: Path, name: str, runtime: str = "tf", max_si
     else:
         policy = fixed_square(policy, runtime)
         detector = load_detector(Path(folder), input_size=policy.square_side)
-    return SSDBatchDetector(make_runtime(detector, runtime, policy=policy), name=name, policy=policy), config
+    spec = (TwoScale(config.input_size, iou_threshold=config.postprocess.iou_threshold,
+                     max_detections=config.postprocess.max_detections) if two_scale else None)
+    return SSDBatchDetector(make_runtime(detector, runtime, policy=policy), name=name, policy=policy,
+                            two_scale=spec), config
+
+
+def _check_two_scale(policy: ResizePolicy, runtime: str, under_strategy: bool) -> None:
+    from facessd_archive.errors import ConfigError
+
+    if policy.kind == "square":
+        raise ConfigError("two-scale inference is for stages that keep the aspect ratio; this one squashes every "
+                          "picture to one square")
+    if runtime != "tf" or under_strategy:
+        raise ConfigError("two-scale inference runs on --runtime tf without --strategy (the other runtimes run "
+                          "one fixed input shape)")
 
 
 def _load_under_strategy(folder: Path, name: str, runtime: str, policy: ResizePolicy, strategy, batch_size: int,
