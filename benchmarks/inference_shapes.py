@@ -2,8 +2,9 @@
 
 For one model folder or stage (default: the archive's default stage), each setting runs in a
 fresh subprocess (so peak memory is its own): the same 1024x768 photo (a real WIDER FACE
-picture when ``../shared`` is present, else a synthetic scene) at its original size, at a
-640-pixel maximum side, and squashed to the model's square training input. Prints, per
+picture when ``../shared`` is present, else a synthetic scene) at its original size, the same with
+a second pass at the training input size (``--two-scale``), at a 640-pixel maximum side, and
+squashed to the model's square training input. Prints, per
 setting, the network input shape, images/s (median of rounds, batch 1, model + NMS + resize),
 peak resident memory, and the ratio to the square setting measured in the same command.
 
@@ -23,7 +24,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDER_PHOTO = ROOT.parent / "shared" / "data" / "wider" / "WIDER_val" / "images" / "0--Parade"
-SETTINGS = {"original": {"original_size": True}, "max-side-640": {"max_side": 640}, "square": {}}
+SETTINGS = {"original": {"original_size": True}, "two-scale": {"original_size": True, "two_scale": True},
+            "max-side-640": {"max_side": 640}, "square": {}}
+# "two-scale": original size plus a pass at the training input size for large faces (evaluate/pyramid.py).
 # "square": the model's square training input (input_size x input_size), squashing the photo.
 
 
@@ -71,7 +74,11 @@ def _child(model: str, setting: str, rounds: int) -> dict:
         detector.detect_batch([image])
         times.append(time.perf_counter() - t0)
     _, _, ph, pw = detector.policy.input_shape(768, 1024)
-    return {"setting": setting, "input": f"{pw}x{ph}", "images_per_second": 1.0 / statistics.median(times),
+    shape = f"{pw}x{ph}"
+    if detector.coarse_policy is not None:
+        _, _, ch, cw = detector.coarse_policy.input_shape(768, 1024)
+        shape += f"+{cw}x{ch}"
+    return {"setting": setting, "input": shape, "images_per_second": 1.0 / statistics.median(times),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "model_rss_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base_rss) / 1024}
 
@@ -97,7 +104,7 @@ def main() -> None:
     print(f"{hardware_description()}; model: {args.model or 'default stage'}")
     for r in rows:
         r["speed_vs_square"] = r["images_per_second"] / square["images_per_second"]
-        print(f"{r['setting']:>13}  input {r['input']:>9}  {r['images_per_second']:6.2f} img/s "
+        print(f"{r['setting']:>13}  input {r['input']:>17}  {r['images_per_second']:6.2f} img/s "
               f"({r['speed_vs_square']:.2f}x square)  peak RSS {r['peak_rss_mb']:.0f} MB")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))

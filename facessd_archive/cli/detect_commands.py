@@ -13,7 +13,8 @@ from facessd_archive.progress import is_terminal, progressbar
 
 
 # Pictures larger than this are scaled down for stages that run pictures at their own size: a
-# 4032x3024 phone photo at its own size takes 6 GB and 25 s on 2 cores (docs/commands.md, detect).
+# 4032x3666 photo at its own size took 6.2 GB and 12 s on 2 cores, and one pass found its face in parts
+# (docs/performance.md, "Inference at the image's own shape").
 PHOTO_MAX_SIDE = 2048
 
 

@@ -88,8 +88,9 @@ def open_detector(spec: str | None = None, runtime: str = "tf", archive_root: Pa
     """The ``ResolvedDetector`` for ``spec``: ``None`` is the archive's default stage, else a stage id,
     a model folder, run folder or checkpoint prefix, or a peer (``mtcnn``, ``haar``).
 
-    ``runner_options`` pass unchanged to ``evaluate.api.resolve_detector``: the seam for the
-    runner's resize policy (e.g. ``max_side=``, ``original_size=``) once it takes one.
+    ``runner_options`` pass unchanged to ``evaluate.api.resolve_detector``: the resize policy
+    (``max_side=``, ``original_size=``, ``photo_max_side=``) and ``two_scale=`` (``None``: where it
+    applies), as ``facessd detect`` sets them.
     """
     from facessd_archive.evaluate.api import resolve_detector
 
