@@ -5,7 +5,9 @@ two machines; the helper returns each worker's exit code and output once both ha
 
 Why it watches both at once: a worker that cannot start (its port taken) exits at once, and its peer
 then waits for it forever (TensorFlow's cluster barrier has no timeout). So when one worker fails,
-the other gets a short grace and is killed, and both outputs are returned for the failure message.
+the other gets a short grace and is stopped, and both outputs are returned for the failure message.
+A worker that is stopped (hung, or waiting for a dead peer) gets SIGABRT first: with
+``PYTHONFAULTHANDLER`` set it writes every thread's Python stack to its stderr, which the failure shows.
 
 The ports come from ``ports.free_ports`` (below the ephemeral range: why, there). Should a port still
 be taken before its worker binds it ("Could not start gRPC server"), the pair is started once more on
@@ -16,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -48,7 +51,8 @@ def _run_pair(argv: Callable[[int], Sequence[str]], timeout: float) -> list[Work
                 config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
                 processes.append(subprocess.Popen(
                     list(argv(index)), stdout=out, stderr=err, text=True,
-                    env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_CONFIG": json.dumps(config)}))
+                    env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONFAULTHANDLER": "1",
+                         "TF_CONFIG": json.dumps(config)}))
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 codes = [p.poll() for p in processes]  # every one polled: any() would stop at the first
@@ -58,9 +62,15 @@ def _run_pair(argv: Callable[[int], Sequence[str]], timeout: float) -> list[Work
                     deadline = min(deadline, time.monotonic() + FAILED_PEER_GRACE_S)
                 time.sleep(0.5)
         finally:
-            for p in processes:
-                if p.poll() is None:
+            hung = [p for p in processes if p.poll() is None]
+            for p in hung:
+                p.send_signal(signal.SIGABRT)  # PYTHONFAULTHANDLER: every thread's Python stack into its stderr
+            for p in hung:
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
                     p.kill()
+            for p in processes:
                 p.wait()
         return [WorkerResult(index, p.returncode, _read(out), _read(err))
                 for index, (p, (out, err)) in enumerate(zip(processes, logs))]
@@ -84,11 +94,17 @@ def run_two_workers(argv: Callable[[int], Sequence[str]], timeout: float = 900) 
 def assert_all_succeeded(results: Sequence[WorkerResult]) -> None:
     failed = [r for r in results if r.returncode != 0]
     assert not failed, "\n".join(
-        f"worker {r.index} {_ending(r.returncode)}:\n{r.stderr[-3000:]}" for r in results)
+        f"worker {r.index} {_ending(r.returncode)}:\n{_tail(r.stderr)}" for r in results)
+
+
+def _tail(stderr: str, chars: int = 5000) -> str:
+    """The end of a worker's stderr, without faulthandler's long list of extension modules."""
+    return "\n".join(line for line in stderr.splitlines() if not line.startswith("Extension modules:"))[-chars:]
 
 
 def _ending(returncode: int) -> str:
     if returncode == 0:
         return "succeeded"
-    return "was killed (it hung, or waited for the other)" if returncode < 0 else f"failed (exit {returncode})"
+    return ("was stopped (it hung, or waited for the other; its stacks are below)" if returncode < 0
+            else f"failed (exit {returncode})")
 
