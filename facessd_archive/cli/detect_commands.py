@@ -63,10 +63,8 @@ def detect(paths, stage, threshold, runtime, out_dir, as_json, batch_size, max_s
     inputs = find_images(paths, exclude=out_dir)
     from facessd_archive.evaluate.api import PEER_NAMES
 
-    options = {} if stage in PEER_NAMES else {"max_side": max_side, "original_size": original_size,
-                                              "two_scale": two_scale, "photo_max_side": PHOTO_MAX_SIDE}
-    if stage in PEER_NAMES and two_scale:
-        raise click.UsageError(f"--two-scale applies to SSD stages, not the peer {stage!r}")
+    options = {"two_scale": two_scale} if stage in PEER_NAMES else {
+        "max_side": max_side, "original_size": original_size, "two_scale": two_scale, "photo_max_side": PHOTO_MAX_SIDE}
     resolved = open_detector(stage, runtime=runtime, archive_root=archive_root, **options)
     rows = []
     # The bar shares the terminal with nothing else: not when JSON lines stream to the same terminal.

@@ -5,7 +5,7 @@ Why: a stage that runs each photo at its own size (the WIDER presets) was traine
 pixels. On a photo where a face is larger (a portrait, a selfie, any 12-megapixel phone photo) the
 network finds parts of it (eyes and mouth boxes scoring 0.7) and not the face. A second pass with
 the photo scaled so its longer side is the training input size shows such faces at the size the
-network learned, at about a tenth of the first pass's cost.
+network learned; on a 1024x768 photo it costs 14 % of the speed (docs/performance.md).
 
 How the two passes are merged (as S3FD's and PyramidBox's multi-scale testing do): each keeps the
 face sizes it sees well. The fine pass (the stage's own policy) keeps boxes whose longer side in

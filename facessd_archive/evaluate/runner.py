@@ -19,7 +19,7 @@ import numpy as np
 
 from facessd_archive.data.images import load_rgb, load_sample_image
 from facessd_archive.data.sample import Sample
-from facessd_archive.errors import DataError
+from facessd_archive.errors import ConfigError, DataError
 from facessd_archive.evaluate.coco_metrics import ImageDetections
 from facessd_archive.evaluate.decoding import decode_sample
 from facessd_archive.evaluate.pyramid import TwoScale, merge
@@ -172,8 +172,6 @@ def load_ssd_batch_detector(folder: Path, name: str, runtime: str = "tf", max_si
 
 
 def _check_two_scale(policy: ResizePolicy, runtime: str, under_strategy: bool) -> None:
-    from facessd_archive.errors import ConfigError
-
     if policy.kind == "square":
         raise ConfigError("two-scale inference is for stages that keep the aspect ratio; this one squashes every "
                           "picture to one square")
@@ -184,7 +182,6 @@ def _check_two_scale(policy: ResizePolicy, runtime: str, under_strategy: bool) -
 
 def _load_under_strategy(folder: Path, name: str, runtime: str, policy: ResizePolicy, strategy, batch_size: int,
                          strategy_name: str | None) -> SSDBatchDetector:
-    from facessd_archive.errors import ConfigError
     from facessd_archive.evaluate.strategy_runtime import StrategyRuntime
     from facessd_archive.model.checkpoint import load_detector
 
